@@ -1,0 +1,513 @@
+//! A named vector collection: the points, the index over them, and the background indexer.
+//!
+//! # Notes
+//! Writers and readers share one `RwLock<State>`; the lock is held only for bookkeeping and
+//! for the duration of a search. Graph inserts and rebuilds — the slow part — run on the
+//! indexer thread without the lock, on an `Arc` of the graph (hnsw_rs allows concurrent
+//! insert and search). Only the indexer reclaims dead slots, so a slot that a graph under
+//! construction references is never reused under it.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::error::{Result, SinkError};
+use crate::filter::SearchRequest;
+use crate::index::hnsw::{insert_all, new_graph, Graph};
+use crate::index::{
+    builder, AnyIndex, ExactIndex, HnswIndex, HnswParams, IndexKind, Points, Query, VectorIndex, VectorIndexRead,
+};
+use crate::simd::{check_vector, normalize};
+use crate::types::{ExternalId, InternalId, ScoredPoint};
+
+/// Collection settings.
+#[derive(Clone, Debug)]
+pub struct CollectionConfig {
+    /// Vector dimension.
+    pub dim: usize,
+    /// Live points at which the collection switches from exact scan to HNSW.
+    pub hnsw_threshold: usize,
+    /// Rebuild the graph when dead slots exceed this fraction of live points.
+    pub tombstone_rebuild_fraction: f64,
+    /// Graph parameters.
+    pub hnsw: HnswParams,
+    /// Largest k a search may ask for.
+    pub max_k: usize,
+    /// Points per graph insert batch on the indexer thread.
+    pub insert_chunk: usize,
+}
+
+impl CollectionConfig {
+    /// Defaults for dimension `dim`.
+    pub fn new(dim: usize) -> Self {
+        CollectionConfig {
+            dim,
+            hnsw_threshold: 5_000,
+            tombstone_rebuild_fraction: 0.2,
+            hnsw: HnswParams::default(),
+            max_k: 1_000,
+            insert_chunk: 1_024,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |reason: &str| Err(SinkError::InvalidConfig { reason: reason.to_owned() });
+        if self.dim == 0 {
+            return bad("dim must be positive");
+        }
+        if self.hnsw_threshold < 2 {
+            return bad("hnsw_threshold must be at least 2");
+        }
+        if !(self.tombstone_rebuild_fraction > 0.0 && self.tombstone_rebuild_fraction <= 1.0) {
+            return bad("tombstone_rebuild_fraction must be in (0, 1]");
+        }
+        if self.hnsw.m < 2 || self.hnsw.m > 256 {
+            return bad("hnsw m must be in 2..=256");
+        }
+        if self.max_k == 0 || self.insert_chunk == 0 || self.hnsw.ef_construction == 0 {
+            return bad("max_k, insert_chunk and ef_construction must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// One change to a collection: `vector: None` deletes.
+#[derive(Clone, Debug)]
+pub struct PointUpdate {
+    /// The point.
+    pub id: ExternalId,
+    /// New vector and payload; `None` retracts the point.
+    pub value: Option<(Vec<f32>, Vec<(String, String)>)>,
+}
+
+impl PointUpdate {
+    /// Insert or replace `id`.
+    pub fn upsert(id: impl Into<ExternalId>, vector: Vec<f32>, payload: Vec<(String, String)>) -> Self {
+        PointUpdate { id: id.into(), value: Some((vector, payload)) }
+    }
+
+    /// Delete `id` (a no-op if absent).
+    pub fn delete(id: impl Into<ExternalId>) -> Self {
+        PointUpdate { id: id.into(), value: None }
+    }
+}
+
+/// A point-in-time description of a collection.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CollectionStats {
+    /// Collection name.
+    pub name: String,
+    /// Current strategy.
+    pub kind: IndexKind,
+    /// Live points.
+    pub live: usize,
+    /// Dead slots not yet reclaimed.
+    pub tombstones: usize,
+    /// Points in the graph (0 for exact).
+    pub graph_len: usize,
+    /// Live points searched exactly because the graph does not hold them yet.
+    pub pending: usize,
+    /// Graph (re)builds completed.
+    pub rebuilds: u64,
+    /// Panics caught inside hnsw_rs.
+    pub graph_panics: u64,
+    /// Last version applied.
+    pub applied_version: u64,
+    /// Whether the index is what the size calls for and holds every live point.
+    pub settled: bool,
+    /// Bytes held by vectors.
+    pub vector_bytes: usize,
+}
+
+struct State {
+    points: Points,
+    index: AnyIndex,
+}
+
+struct Shared {
+    name: String,
+    config: CollectionConfig,
+    state: RwLock<State>,
+    wake: Mutex<bool>,
+    wake_cv: Condvar,
+    shutdown: AtomicBool,
+    rebuilds: AtomicU64,
+    panics: AtomicU64,
+    applied_version: AtomicU64,
+}
+
+/// A vector collection with one writer and many readers.
+pub struct VectorCollection {
+    shared: Arc<Shared>,
+    indexer: Option<JoinHandle<()>>,
+}
+
+impl VectorCollection {
+    /// An empty collection; starts its indexer thread.
+    pub fn new(name: &str, config: CollectionConfig) -> Result<Self> {
+        config.validate()?;
+        let shared = Arc::new(Shared {
+            name: name.to_owned(),
+            state: RwLock::new(State {
+                points: Points::new(config.dim),
+                index: AnyIndex::Exact(ExactIndex::default()),
+            }),
+            config,
+            wake: Mutex::new(false),
+            wake_cv: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+            rebuilds: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+            applied_version: AtomicU64::new(0),
+        });
+        let s = Arc::clone(&shared);
+        let indexer = std::thread::Builder::new().name(format!("indexer-{name}")).spawn(move || indexer_loop(&s))?;
+        Ok(VectorCollection { shared, indexer: Some(indexer) })
+    }
+
+    /// The collection's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CollectionConfig {
+        &self.shared.config
+    }
+
+    /// Apply a batch of changes stamped `version`. Every accepted change is searchable when
+    /// this returns. Invalid vectors are refused individually and returned with the reason;
+    /// the rest of the batch is applied.
+    pub fn apply(&self, updates: Vec<PointUpdate>, version: u64) -> Vec<(ExternalId, SinkError)> {
+        let dim = self.shared.config.dim;
+        let mut rejected = Vec::new();
+        let mut prepared = Vec::with_capacity(updates.len());
+        for u in updates {
+            match u.value {
+                Some((mut v, payload)) => match check_vector(&v, dim) {
+                    Some("wrong dimension") => {
+                        let e = SinkError::dimension(u.id.as_str(), dim, v.len());
+                        rejected.push((u.id, e));
+                    }
+                    Some(reason) => {
+                        let e = SinkError::invalid(u.id.as_str(), reason);
+                        rejected.push((u.id, e));
+                    }
+                    None => {
+                        normalize(&mut v);
+                        prepared.push((u.id, Some((v, payload))));
+                    }
+                },
+                None => prepared.push((u.id, None)),
+            }
+        }
+        {
+            let mut guard = self.shared.state.write();
+            let State { points, index } = &mut *guard;
+            let mut added: Vec<InternalId> = Vec::with_capacity(prepared.len());
+            for (id, value) in prepared {
+                match value {
+                    Some((v, payload)) => {
+                        let (slot, _old) = points.tracker.upsert(id);
+                        points.storage.set(slot, &v);
+                        points.payloads.set(slot, &payload);
+                        added.push(slot);
+                    }
+                    None => {
+                        points.tracker.delete(&id);
+                    }
+                }
+            }
+            // A slot replaced twice in one batch is dead already; the index only needs live ones.
+            added.retain(|s| points.tracker.is_live(*s));
+            index.on_applied(points, &added);
+        }
+        self.shared.applied_version.fetch_max(version, Ordering::Release);
+        self.shared.notify();
+        rejected
+    }
+
+    /// Top-k search. The query vector is normalised here.
+    pub fn search(&self, req: &SearchRequest) -> Result<Vec<ScoredPoint>> {
+        let cfg = &self.shared.config;
+        if req.k == 0 || req.k > cfg.max_k {
+            return Err(SinkError::InvalidK { k: req.k, max: cfg.max_k });
+        }
+        if let Some(reason) = check_vector(&req.vector, cfg.dim) {
+            if req.vector.len() != cfg.dim {
+                return Err(SinkError::dimension("<query>", cfg.dim, req.vector.len()));
+            }
+            return Err(SinkError::invalid("<query>", reason));
+        }
+        let mut v = req.vector.clone();
+        normalize(&mut v);
+        let guard = self.shared.state.read();
+        let Some(must) = req.filter.resolve(&guard.points.payloads) else {
+            return Ok(Vec::new());
+        };
+        let q = Query {
+            vector: &v,
+            k: req.k,
+            ef: req.ef.unwrap_or(cfg.hnsw.ef_search),
+            must: &must,
+            exclude: &req.exclude,
+            predicate: req.predicate.as_ref(),
+        };
+        let hits = guard.index.search(&guard.points, &q);
+        Ok(hits
+            .into_iter()
+            .filter_map(|(slot, score)| {
+                guard.points.tracker.external(slot).map(|id| ScoredPoint { id: id.clone(), score })
+            })
+            .collect())
+    }
+
+    /// Exact top-k by scanning every live point, whatever the index: the oracle for tests and
+    /// recall measurements.
+    pub fn search_exact(&self, req: &SearchRequest) -> Result<Vec<ScoredPoint>> {
+        let mut v = req.vector.clone();
+        if let Some(reason) = check_vector(&v, self.shared.config.dim) {
+            return Err(SinkError::invalid("<query>", reason));
+        }
+        normalize(&mut v);
+        let guard = self.shared.state.read();
+        let Some(must) = req.filter.resolve(&guard.points.payloads) else {
+            return Ok(Vec::new());
+        };
+        let q = Query {
+            vector: &v,
+            k: req.k,
+            ef: 0,
+            must: &must,
+            exclude: &req.exclude,
+            predicate: req.predicate.as_ref(),
+        };
+        let live = guard.points.tracker.live_slots();
+        let hits = crate::index::exact::scan(&guard.points, &q, &live);
+        Ok(hits
+            .into_iter()
+            .filter_map(|(slot, score)| {
+                guard.points.tracker.external(slot).map(|id| ScoredPoint { id: id.clone(), score })
+            })
+            .collect())
+    }
+
+    /// Whether `id` is live.
+    pub fn contains(&self, id: &str) -> bool {
+        self.shared.state.read().points.tracker.internal(id).is_some()
+    }
+
+    /// The stored (normalised) vector of `id`.
+    pub fn vector(&self, id: &str) -> Option<Vec<f32>> {
+        let g = self.shared.state.read();
+        g.points.tracker.internal(id).map(|s| g.points.storage.get(s).to_vec())
+    }
+
+    /// Live external ids (unordered).
+    pub fn ids(&self) -> HashSet<String> {
+        let g = self.shared.state.read();
+        g.points
+            .tracker
+            .live_slots()
+            .into_iter()
+            .filter_map(|s| g.points.tracker.external(s).map(|e| e.as_str().to_owned()))
+            .collect()
+    }
+
+    /// Current statistics.
+    pub fn stats(&self) -> CollectionStats {
+        let g = self.shared.state.read();
+        let live = g.points.tracker.live_count();
+        let (graph_len, pending, panics) = match &g.index {
+            AnyIndex::Exact(_) => (0, 0, 0),
+            AnyIndex::Hnsw(h) => {
+                let pending = h.pending().iter().filter(|s| g.points.tracker.is_live(**s)).count();
+                (h.graph_len(), pending, h.panics())
+            }
+        };
+        let kind = g.index.kind();
+        let settled = builder::choose(live, self.shared.config.hnsw_threshold, kind) == kind && pending == 0;
+        CollectionStats {
+            name: self.shared.name.clone(),
+            kind,
+            live,
+            tombstones: g.points.tracker.tombstone_count(),
+            graph_len,
+            pending,
+            rebuilds: self.shared.rebuilds.load(Ordering::Relaxed),
+            graph_panics: self.shared.panics.load(Ordering::Relaxed) + panics,
+            applied_version: self.shared.applied_version.load(Ordering::Acquire),
+            settled,
+            vector_bytes: g.points.storage.memory_bytes(),
+        }
+    }
+
+    /// Block until the index is settled (right kind, nothing pending) or `timeout` passes.
+    /// Returns whether it settled.
+    pub fn wait_settled(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.stats().settled {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            self.shared.notify();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for VectorCollection {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.notify();
+        if let Some(h) = self.indexer.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Shared {
+    fn notify(&self) {
+        *self.wake.lock() = true;
+        self.wake_cv.notify_one();
+    }
+
+    fn stopping(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+}
+
+/// What the indexer should do next.
+enum Job {
+    Idle,
+    ReclaimExact,
+    Build,
+    ToExact,
+    InsertPending(Arc<Graph>, Vec<(Vec<f32>, InternalId)>, Vec<InternalId>),
+}
+
+fn next_job(shared: &Shared) -> Job {
+    let cfg = &shared.config;
+    let g = shared.state.read();
+    let live = g.points.tracker.live_count();
+    let kind = g.index.kind();
+    let target = builder::choose(live, cfg.hnsw_threshold, kind);
+    match (&g.index, target) {
+        (AnyIndex::Exact(_), IndexKind::Hnsw) => Job::Build,
+        (AnyIndex::Exact(_), IndexKind::Exact) if g.points.tracker.tombstone_count() > 0 => Job::ReclaimExact,
+        (AnyIndex::Exact(_), IndexKind::Exact) => Job::Idle,
+        (AnyIndex::Hnsw(_), IndexKind::Exact) => Job::ToExact,
+        (AnyIndex::Hnsw(h), IndexKind::Hnsw) => {
+            let tomb = g.points.tracker.tombstone_count();
+            if h.is_broken() || (tomb >= 64 && tomb as f64 > cfg.tombstone_rebuild_fraction * live.max(1) as f64) {
+                return Job::Build;
+            }
+            let mut batch = Vec::new();
+            let mut seen = Vec::new();
+            for &s in h.pending() {
+                if batch.len() >= cfg.insert_chunk {
+                    break;
+                }
+                seen.push(s);
+                if g.points.tracker.is_live(s) {
+                    batch.push((g.points.storage.get(s).to_vec(), s));
+                }
+            }
+            if seen.is_empty() {
+                Job::Idle
+            } else {
+                Job::InsertPending(h.graph(), batch, seen)
+            }
+        }
+    }
+}
+
+fn indexer_loop(shared: &Shared) {
+    while !shared.stopping() {
+        match next_job(shared) {
+            Job::Idle => {
+                let mut woken = shared.wake.lock();
+                if !*woken {
+                    shared.wake_cv.wait_for(&mut woken, Duration::from_millis(200));
+                }
+                *woken = false;
+            }
+            Job::ReclaimExact => {
+                let mut g = shared.state.write();
+                let State { points, .. } = &mut *g;
+                points.tracker.reclaim(|_| false);
+                let tracker = &points.tracker;
+                points.payloads.rebuild_postings(|s| tracker.is_live(s));
+            }
+            Job::ToExact => {
+                let mut g = shared.state.write();
+                let State { points, index } = &mut *g;
+                points.tracker.reclaim(|_| false);
+                let tracker = &points.tracker;
+                points.payloads.rebuild_postings(|s| tracker.is_live(s));
+                *index = AnyIndex::Exact(ExactIndex::build(points));
+                tracing::info!(collection = %shared.name, live = points.tracker.live_count(), "switched to exact index");
+            }
+            Job::Build => build_and_swap(shared),
+            Job::InsertPending(graph, batch, seen) => {
+                let ok = batch.is_empty() || insert_all(&graph, &batch);
+                let mut g = shared.state.write();
+                if let AnyIndex::Hnsw(h) = &mut g.index {
+                    if Arc::ptr_eq(&h.graph(), &graph) {
+                        if ok {
+                            h.mark_inserted(&seen);
+                        } else {
+                            h.mark_broken();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Build a graph over a snapshot of the live slots, then swap it in. Points written during
+/// the build become pending in the new index.
+fn build_and_swap(shared: &Shared) {
+    let cfg = &shared.config;
+    let started = Instant::now();
+    let slots = shared.state.read().points.tracker.live_slots();
+    let graph = Arc::new(new_graph(&cfg.hnsw, slots.len() + slots.len() / 4));
+    for chunk in slots.chunks(cfg.insert_chunk) {
+        if shared.stopping() {
+            return;
+        }
+        let batch: Vec<(Vec<f32>, InternalId)> = {
+            let g = shared.state.read();
+            // Slots are only reclaimed by this thread, so every slot in the snapshot still
+            // holds the vector it held when the snapshot was taken.
+            chunk.iter().map(|&s| (g.points.storage.get(s).to_vec(), s)).collect()
+        };
+        if !insert_all(&graph, &batch) {
+            shared.panics.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(collection = %shared.name, "hnsw_rs panicked during a build; will retry");
+            std::thread::sleep(Duration::from_millis(100));
+            return;
+        }
+    }
+    let mut g = shared.state.write();
+    let State { points, index } = &mut *g;
+    let live = points.tracker.live_count();
+    if builder::choose(live, cfg.hnsw_threshold, IndexKind::Hnsw) == IndexKind::Exact {
+        return; // shrank meanwhile; the next job switches to exact
+    }
+    let new = HnswIndex::from_graph(graph, cfg.hnsw, points, &slots);
+    points.tracker.reclaim(|s| new.contains(s));
+    let tracker = &points.tracker;
+    points.payloads.rebuild_postings(|s| tracker.is_live(s));
+    *index = AnyIndex::Hnsw(new);
+    shared.rebuilds.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(collection = %shared.name, points = slots.len(), secs = started.elapsed().as_secs_f64(), "hnsw graph built");
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the sinks crate: one binary, one module per topic.
+
+mod churn;
+mod model;
+mod oracle;
+pub mod util;

@@ -1,0 +1,53 @@
+//! Property test: random upsert/delete batches against a HashMap model.
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+use sinks::{CollectionConfig, PointUpdate, SearchRequest, VectorCollection};
+
+fn vector(seed: u8) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..8).map(|i| ((seed as f32 + 1.0) * (i as f32 + 1.3)).sin()).collect();
+    v[0] += 2.0; // never zero
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn collection_matches_hashmap_model(batches in proptest::collection::vec(
+        proptest::collection::vec((0u8..40, proptest::option::of(0u8..255)), 1..20), 1..25)) {
+        let mut cfg = CollectionConfig::new(8);
+        cfg.hnsw_threshold = 16; // cross into HNSW and back
+        cfg.insert_chunk = 4;
+        let col = VectorCollection::new("model", cfg).unwrap();
+        let mut model: HashMap<String, u8> = HashMap::new();
+        for (version, batch) in batches.into_iter().enumerate() {
+            let mut updates = Vec::new();
+            for (key, val) in batch {
+                let id = format!("k{key}");
+                match val {
+                    Some(s) => { model.insert(id.clone(), s); updates.push(PointUpdate::upsert(id, vector(s), vec![])); }
+                    None => { model.remove(&id); updates.push(PointUpdate::delete(id)); }
+                }
+            }
+            prop_assert!(col.apply(updates, version as u64).is_empty());
+            let ids = col.ids();
+            prop_assert_eq!(ids.len(), model.len());
+            for (id, s) in &model {
+                prop_assert!(ids.contains(id));
+                // Each point's stored vector is the newest one written.
+                let stored = col.vector(id).unwrap();
+                let mut want = vector(*s);
+                let n = want.iter().map(|x| x * x).sum::<f32>().sqrt();
+                want.iter_mut().for_each(|x| *x /= n);
+                prop_assert!(stored.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-4));
+            }
+            if !model.is_empty() {
+                let k = model.len().min(5);
+                let hits = col.search(&SearchRequest::new(vector(1), k)).unwrap();
+                prop_assert_eq!(hits.len(), k);
+                prop_assert!(hits.iter().all(|h| model.contains_key(h.id.as_str())));
+            }
+        }
+    }
+}

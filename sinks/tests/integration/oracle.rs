@@ -1,0 +1,75 @@
+//! HNSW against exact search: recall, filters and exclusions.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sinks::{CollectionConfig, Filter, IndexKind, PointUpdate, SearchRequest, VectorCollection};
+
+use crate::util::{clustered, payload};
+
+fn loaded(n: usize, dim: usize) -> (VectorCollection, Vec<Vec<f32>>) {
+    let mut cfg = CollectionConfig::new(dim);
+    cfg.hnsw_threshold = 1_000;
+    let col = VectorCollection::new("oracle", cfg).unwrap();
+    let vs = clustered(n + 200, dim, 200, 7);
+    let updates = (0..n).map(|i| PointUpdate::upsert(format!("p{i}"), vs[i].clone(), payload(i))).collect();
+    assert!(col.apply(updates, 1).is_empty());
+    assert!(col.wait_settled(Duration::from_secs(300)), "graph never settled: {:?}", col.stats());
+    assert_eq!(col.stats().kind, IndexKind::Hnsw);
+    (col, vs)
+}
+
+#[test]
+fn hnsw_recall_at_10_against_exact_on_20k() {
+    let n = 20_000;
+    let (col, vs) = loaded(n, 96);
+    let mut hit = 0;
+    let mut total = 0;
+    for q in &vs[n..n + 100] {
+        let req = SearchRequest::new(q.clone(), 10);
+        let got: HashSet<_> = col.search(&req).unwrap().into_iter().map(|p| p.id).collect();
+        let want = col.search_exact(&req).unwrap();
+        assert_eq!(want.len(), 10);
+        total += want.len();
+        hit += want.iter().filter(|p| got.contains(&p.id)).count();
+    }
+    let recall = hit as f64 / total as f64;
+    assert!(recall >= 0.95, "recall@10 = {recall}");
+
+    // Filters and exclusions are never violated and never starve the result.
+    for (i, q) in vs[n..n + 50].iter().enumerate() {
+        let city = format!("city{}", i % 10);
+        let first = col.search(&SearchRequest::new(q.clone(), 10)).unwrap();
+        let mut req = SearchRequest::new(q.clone(), 10);
+        req.filter = Filter::default().with("city", &city);
+        req.exclude = first.iter().map(|p| p.id.as_str().to_owned()).collect();
+        let hits = col.search(&req).unwrap();
+        assert_eq!(hits.len(), 10);
+        for h in &hits {
+            let idx: usize = h.id.as_str()[1..].parse().unwrap();
+            assert_eq!(idx % 10, i % 10, "filter violated by {}", h.id.as_str());
+            assert!(!req.exclude.contains(h.id.as_str()), "excluded id returned");
+        }
+        // A predicate rejecting most ids still yields k results (exact fallback).
+        let mut req = SearchRequest::new(q.clone(), 10);
+        req.predicate = Some(Arc::new(|id: &str| id.ends_with('7')));
+        let hits = col.search(&req).unwrap();
+        assert_eq!(hits.len(), 10);
+        assert!(hits.iter().all(|h| h.id.as_str().ends_with('7')));
+    }
+}
+
+#[test]
+fn selective_filter_returns_k_while_k_match() {
+    let (col, vs) = loaded(3_000, 32);
+    // role0 & city0 → i % 20 == 0 → 150 points; exclude all but 3 of them.
+    let mut req = SearchRequest::new(vs[3_000].clone(), 10);
+    req.filter = Filter::default().with("city", "CITY0").with("role", "role0");
+    req.exclude = (0..3_000).filter(|i| i % 20 == 0).skip(3).map(|i| format!("p{i}")).collect();
+    let hits = col.search(&req).unwrap();
+    assert_eq!(hits.len(), 3, "exactly the 3 non-excluded matches");
+    let unknown =
+        SearchRequest { filter: Filter::default().with("city", "atlantis"), ..SearchRequest::new(vs[0].clone(), 5) };
+    assert!(col.search(&unknown).unwrap().is_empty());
+}
