@@ -1,0 +1,80 @@
+//! What enters the dataflow: worker operations and playbook records, each stamped with the
+//! version (dataflow time) the sequencer gave it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::{WorkerId, WorkerRecord};
+use crate::validators::fill::{DateRange, FillJob};
+
+/// A dataflow timestamp: microseconds since the Unix epoch, strictly increasing per write.
+pub type Version = u64;
+
+/// A change to one worker.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum WorkerOp {
+    /// Insert or replace; applied only if its `updated_at` is not older than the current one.
+    Upsert(WorkerRecord),
+    /// Retract the worker; `at` (ms since epoch) orders it against upserts like `updated_at`.
+    Delete {
+        /// Worker to delete.
+        id: WorkerId,
+        /// When the delete happened, ms since the epoch.
+        at: i64,
+    },
+}
+
+impl WorkerOp {
+    /// The worker this op is about.
+    pub fn id(&self) -> &WorkerId {
+        match self {
+            WorkerOp::Upsert(r) => &r.id,
+            WorkerOp::Delete { id, .. } => id,
+        }
+    }
+
+    /// The op's ordering stamp (`updated_at` or the delete time).
+    pub fn stamp(&self) -> i64 {
+        match self {
+            WorkerOp::Upsert(r) => r.updated_at,
+            WorkerOp::Delete { at, .. } => *at,
+        }
+    }
+}
+
+/// Identifier of a playbook record: `pb-<version>-<n>`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RecordId(pub String);
+
+/// A successful fill a coordinator wants remembered, so the workers get a boost for
+/// similar requests later.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PlaybookRecord {
+    /// Assigned by the engine.
+    pub record_id: RecordId,
+    /// The coordinator's request text.
+    pub query: String,
+    /// The job that was filled (count = number of workers).
+    pub job: FillJob,
+    /// Workers placed.
+    pub worker_ids: Vec<WorkerId>,
+}
+
+impl PlaybookRecord {
+    /// The placement dates, if the fill has any.
+    pub fn dates(&self) -> Option<DateRange> {
+        self.job.dates
+    }
+}
+
+/// Why a write was refused by the validate operator, readable back from the engine.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Version the write was given.
+    pub version: Version,
+    /// The worker id of the refused write.
+    pub id: String,
+    /// Field at fault.
+    pub field: String,
+    /// What is wrong.
+    pub reason: String,
+}

@@ -1,0 +1,188 @@
+//! Search over the materialized indexes, with the playbook boost.
+//!
+//! # Notes
+//! The boost: the query is matched against `playbook_memory` (past requests that were
+//! filled). Every worker of a past record whose query similarity `s` is at least
+//! [`BOOST_MIN_SIMILARITY`] gains `BOOST_WEIGHT × (s − min) / (1 − min)`: it decays
+//! linearly to zero as the past request gets less similar. A worker's total boost is capped
+//! at [`BOOST_CAP`], so a popular worker can't drown out relevance. Boosted workers that are
+//! not among the nearest neighbours are scored exactly and still pass every filter.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use sinks::{Filter, SearchRequest};
+
+use crate::engine::Engine;
+use crate::error::{DataflowError, Result};
+use crate::record::WorkerRecord;
+use crate::validators::fill::DateRange;
+
+/// Past requests less similar than this give no boost.
+pub const BOOST_MIN_SIMILARITY: f32 = 0.5;
+/// Boost from one identical past request.
+pub const BOOST_WEIGHT: f32 = 0.15;
+/// Largest total boost of one worker.
+pub const BOOST_CAP: f32 = 0.3;
+/// Past requests consulted per search.
+pub const BOOST_RECORDS: usize = 32;
+/// Largest k.
+pub const MAX_K: usize = 1_000;
+
+/// Keyword filters on worker attributes (case-insensitive equality).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// City.
+    pub city: Option<String>,
+    /// Two-letter state.
+    pub state: Option<String>,
+    /// Role.
+    pub role: Option<String>,
+    /// Shift.
+    pub shift: Option<String>,
+}
+
+impl Filters {
+    fn pairs(&self) -> Vec<(&'static str, &String)> {
+        [("city", &self.city), ("state", &self.state), ("role", &self.role), ("shift", &self.shift)]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+            .collect()
+    }
+
+    fn matches(&self, r: &WorkerRecord) -> bool {
+        let eq = |want: &Option<String>, have: &str| want.as_ref().is_none_or(|w| w.trim().eq_ignore_ascii_case(have.trim()));
+        eq(&self.city, &r.city) && eq(&self.state, &r.state) && eq(&self.role, &r.role) && eq(&self.shift, &r.shift)
+    }
+}
+
+/// One search.
+#[derive(Clone, Debug, Default)]
+pub struct SearchQuery {
+    /// Free text.
+    pub text: String,
+    /// Results wanted, 1..=1000.
+    pub k: usize,
+    /// Attribute filters.
+    pub filters: Filters,
+    /// Ids that must not be returned.
+    pub exclude_ids: Vec<String>,
+    /// Apply the playbook boost.
+    pub use_playbook: bool,
+    /// Only workers with no placement overlapping these dates.
+    pub available: Option<DateRange>,
+}
+
+/// One result.
+#[derive(Clone, Debug)]
+pub struct SearchHit {
+    /// Worker id.
+    pub id: String,
+    /// `similarity + playbook_boost`; results are sorted by it.
+    pub score: f32,
+    /// Cosine similarity of query and profile.
+    pub similarity: f32,
+    /// Boost from similar past fills (0 without `use_playbook`).
+    pub playbook_boost: f32,
+    /// The worker's record.
+    pub worker: Arc<WorkerRecord>,
+}
+
+/// Results and the version they reflect.
+#[derive(Clone, Debug)]
+pub struct SearchOutcome {
+    /// Best first.
+    pub hits: Vec<SearchHit>,
+    /// Every write at or below this version is reflected.
+    pub version: u64,
+}
+
+impl Engine {
+    /// Search the worker index. CPU-bound: async callers run it on a blocking thread.
+    pub fn search(&self, q: &SearchQuery) -> Result<SearchOutcome> {
+        let text = q.text.trim();
+        if text.is_empty() {
+            return Err(DataflowError::search("query", "must not be empty"));
+        }
+        if q.k == 0 || q.k > MAX_K {
+            return Err(DataflowError::search("k", format!("must be between 1 and {MAX_K}, got {}", q.k)));
+        }
+        if let Some(d) = q.available {
+            if d.is_empty() {
+                return Err(DataflowError::search("available", "end is before start"));
+            }
+        }
+        let version = self.visible_version();
+        let vector = self.cache.get_or_embed(self.state.embedder.as_ref(), text);
+        if vector.iter().all(|x| *x == 0.0) {
+            return Err(DataflowError::search("query", "has no searchable words"));
+        }
+
+        let boosts = if q.use_playbook { self.boosts(&vector)? } else { HashMap::new() };
+
+        let mut filter = Filter::default();
+        for (k, v) in q.filters.pairs() {
+            filter = filter.with(k, v);
+        }
+        let exclude: HashSet<String> = q.exclude_ids.iter().cloned().collect();
+        let mut req = SearchRequest::new(vector.to_vec(), q.k + boosts.len().min(q.k));
+        req.filter = filter;
+        req.exclude = exclude.clone();
+        if let Some(d) = q.available {
+            let state = Arc::clone(&self.state);
+            req.predicate = Some(Arc::new(move |id: &str| {
+                state.placements.read().get(id).is_none_or(|ps| !ps.iter().any(|p| p.overlaps(&d)))
+            }));
+        }
+        let predicate = req.predicate.clone();
+        let neighbours = self.state.workers_index.search(&req)?;
+
+        let mut scored: HashMap<String, f32> = neighbours.into_iter().map(|p| (p.id.as_str().to_owned(), p.score)).collect();
+        for id in boosts.keys() {
+            if scored.contains_key(id) || exclude.contains(id) {
+                continue;
+            }
+            let Some(rec) = self.worker(id) else { continue };
+            if !q.filters.matches(&rec) || predicate.as_ref().is_some_and(|p| !p(id)) {
+                continue;
+            }
+            if let Some(v) = self.state.workers_index.vector(id) {
+                scored.insert(id.clone(), sinks::simd::dot(&vector, &v));
+            }
+        }
+        let mut hits: Vec<SearchHit> = scored
+            .into_iter()
+            .filter_map(|(id, similarity)| {
+                let worker = self.worker(&id)?;
+                let playbook_boost = boosts.get(&id).copied().unwrap_or(0.0);
+                Some(SearchHit { score: similarity + playbook_boost, similarity, playbook_boost, id, worker })
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+        hits.truncate(q.k);
+        Ok(SearchOutcome { hits, version })
+    }
+
+    /// Boost per worker from past fills similar to `vector`.
+    fn boosts(&self, vector: &[f32]) -> Result<HashMap<String, f32>> {
+        let mut out: HashMap<String, f32> = HashMap::new();
+        if self.state.playbook_index.stats().live == 0 {
+            return Ok(out);
+        }
+        let past = self.state.playbook_index.search(&SearchRequest::new(vector.to_vec(), BOOST_RECORDS))?;
+        let playbook = self.state.playbook.read();
+        for p in past {
+            if p.score < BOOST_MIN_SIMILARITY {
+                continue;
+            }
+            let w = BOOST_WEIGHT * (p.score - BOOST_MIN_SIMILARITY) / (1.0 - BOOST_MIN_SIMILARITY);
+            if let Some(entry) = playbook.get(p.id.as_str()) {
+                for id in &entry.worker_ids {
+                    let b = out.entry(id.clone()).or_default();
+                    *b = (*b + w).min(BOOST_CAP);
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,54 @@
+//! The dataflow crate's error type.
+
+use thiserror::Error;
+
+use crate::corpus::CorpusError;
+use crate::embed::EmbedError;
+
+/// Errors raised by the engine.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DataflowError {
+    /// Reading or writing a corpus failed.
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    /// The embedder could not be built.
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    /// A vector index could not be built.
+    #[error(transparent)]
+    Sink(#[from] sinks::SinkError),
+    /// The configuration is unusable.
+    #[error("invalid engine config: {reason}")]
+    Config {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The engine is shutting down or its dataflow has stopped.
+    #[error("the engine is not running")]
+    Stopped,
+    /// A search request is unusable.
+    #[error("invalid search: {field}: {reason}")]
+    InvalidSearch {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Timely could not start its workers.
+    #[error("could not start the dataflow: {reason}")]
+    Start {
+        /// Timely's message.
+        reason: String,
+    },
+}
+
+impl DataflowError {
+    /// An invalid search field.
+    pub fn search(field: &'static str, reason: impl Into<String>) -> Self {
+        DataflowError::InvalidSearch { field, reason: reason.into() }
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, DataflowError>;

@@ -1,0 +1,63 @@
+//! The dataflow, wired: inputs → validate → upsert (+ fill claims) → embed → index sinks.
+//!
+//! ```text
+//! worker ops ─ Validate ─┬─ dead letters ─────────────────────────────── sink
+//!                        └─ UpsertNewest ─┬─ changes ─ Embed ─────────── sink (workers index)
+//! playbook records ─ claims ─────────────┘└─ answers ─┐
+//!                  └──────────────────────────────────┴ ValidateFills ─ sink (playbook index)
+//! ```
+//! Every sink's output is probed together: the probe's frontier is the visible version.
+
+use std::sync::Arc;
+
+use timely::dataflow::operators::core::{Concat, Map};
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use timely::dataflow::operators::Probe;
+use timely::dataflow::Stream;
+
+use crate::commands::{PlaybookRecord, Version, WorkerOp};
+use crate::engine::state::EngineState;
+use crate::operators::fills::FillIn;
+use crate::operators::upsert::{claims_of, UpsertIn, UpsertOut, WorkerChange};
+use crate::operators::{Embed, IndexSink, UpsertNewest, Validate, ValidateFills};
+
+/// The streams a caller observes besides the sinks (tests use them as oracles).
+pub struct Outputs<'s> {
+    /// Changes of the live worker collection.
+    pub changes: Stream<'s, Version, Vec<WorkerChange>>,
+}
+
+/// Build the pipeline in `scope` from its two inputs; sinks write into `state`.
+pub fn build<'s>(
+    ops: Stream<'s, Version, Vec<(WorkerOp, Version)>>,
+    records: Stream<'s, Version, Vec<PlaybookRecord>>,
+    state: Arc<EngineState>,
+    probe: &ProbeHandle<Version>,
+) -> Outputs<'s> {
+    let (accepted, dead) = ops.validate();
+
+    let claims: Stream<'s, Version, Vec<UpsertIn>> = records.clone().flat_map(|r| claims_of(&r).collect::<Vec<_>>());
+    let ops_in: Stream<'s, Version, Vec<UpsertIn>> = accepted.map(|(op, _t)| UpsertIn::Op(op));
+    let upserted = ops_in.concat(claims).upsert_newest();
+
+    let changes: Stream<'s, Version, Vec<WorkerChange>> = upserted.clone().flat_map(|o| match o {
+        UpsertOut::Change(c) => Some(c),
+        UpsertOut::Answer { .. } => None,
+    });
+    let answers: Stream<'s, Version, Vec<FillIn>> = upserted.flat_map(|o| match o {
+        UpsertOut::Answer { record, worker, live } => Some(FillIn::Answer { record, worker, live }),
+        UpsertOut::Change(_) => None,
+    });
+    let recs: Stream<'s, Version, Vec<FillIn>> = records.map(FillIn::Record);
+    let fills = recs.concat(answers).validate_fills();
+
+    let s = Arc::clone(&state);
+    let dead_done = dead.index_sink("DeadLetterSink", move |_t, letters| letters.into_iter().for_each(|d| s.dead_letter(d)));
+    let s = Arc::clone(&state);
+    let workers_done = changes.clone().embed(Arc::clone(&state.embedder)).index_sink("WorkerIndexSink", move |t, ops| s.apply_workers(t, ops));
+    let s = state;
+    let fills_done = fills.index_sink("PlaybookSink", move |t, outcomes| s.apply_outcomes(t, outcomes));
+
+    workers_done.concat(fills_done).concat(dead_done).probe_with(probe);
+    Outputs { changes }
+}

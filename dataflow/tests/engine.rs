@@ -1,0 +1,193 @@
+//! The engine end to end: writes through the dataflow, read back from the indexes, and the
+//! dataflow against a sequential model.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use dataflow::commands::WorkerOp;
+use dataflow::corpus::generate_corpus;
+use dataflow::engine::state::RecordOutcome;
+use dataflow::engine::{Engine, EngineConfig, Filters, SearchQuery};
+use dataflow::record::{WorkerId, WorkerRecord};
+use dataflow::validators::fill::{DateRange, FillJob};
+use proptest::prelude::*;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn engine(threads: usize) -> Engine {
+    let mut cfg = EngineConfig { threads, dim: 128, ..EngineConfig::default() };
+    cfg.workers_index.hnsw_threshold = 500;
+    cfg.playbook_index.hnsw_threshold = 8;
+    Engine::start(cfg).unwrap()
+}
+
+fn query(text: &str, k: usize) -> SearchQuery {
+    SearchQuery { text: text.into(), k, ..Default::default() }
+}
+
+#[test]
+fn corpus_loads_and_searches_with_filters() {
+    let e = engine(2);
+    let corpus = generate_corpus(2_000, 42);
+    let v = e.upsert_workers(corpus.clone()).unwrap();
+    assert!(e.wait_visible_blocking(v, WAIT));
+    assert_eq!(e.live_workers(), corpus.len());
+    let w = &corpus[17];
+    let mut q = query(&format!("{} in {}", w.role, w.city), 10);
+    q.filters = Filters { city: Some(w.city.to_uppercase()), ..Default::default() };
+    let out = e.search(&q).unwrap();
+    assert!(!out.hits.is_empty());
+    assert!(out.hits.iter().all(|h| h.worker.city == w.city), "city filter violated");
+    assert!(out.version >= v);
+    // exclude_ids is honoured.
+    let first: Vec<String> = out.hits.iter().map(|h| h.id.clone()).collect();
+    q.exclude_ids = first.clone();
+    let swap = e.search(&q).unwrap();
+    assert!(swap.hits.iter().all(|h| !first.contains(&h.id)));
+    assert!(e.wait_indexed(Duration::from_secs(120)));
+    assert_eq!(e.stats().workers_index.kind, sinks::IndexKind::Hnsw);
+}
+
+#[test]
+fn newest_updated_at_wins_and_delete_retracts() {
+    let e = engine(2);
+    let mut w = dataflow::corpus::generate_workers(1, 1).remove(0);
+    w.updated_at = 1_000;
+    let v1 = e.upsert_workers(vec![w.clone()]).unwrap();
+    let mut older = w.clone();
+    older.updated_at = 500;
+    older.city = "Nowhere".into();
+    let v2 = e.upsert_workers(vec![older]).unwrap();
+    assert!(v2 > v1);
+    assert!(e.wait_visible_blocking(v2, WAIT));
+    assert_eq!(e.worker(w.id.as_str()).unwrap().city, w.city, "an older updated_at must not win");
+    let mut newer = w.clone();
+    newer.updated_at = 2_000;
+    newer.role = "welder".into();
+    let v3 = e.upsert_workers(vec![newer]).unwrap();
+    assert!(e.wait_visible_blocking(v3, WAIT));
+    assert_eq!(e.worker(w.id.as_str()).unwrap().role, "welder");
+    let v4 = e.delete_worker(w.id.as_str(), 3_000).unwrap();
+    assert!(e.wait_visible_blocking(v4, WAIT));
+    assert!(e.worker(w.id.as_str()).is_none());
+    assert!(e.search(&query("welder", 5)).unwrap().hits.is_empty());
+    // A late upsert older than the delete does not resurrect it.
+    let mut late = w.clone();
+    late.updated_at = 2_500;
+    let v5 = e.upsert_workers(vec![late]).unwrap();
+    assert!(e.wait_visible_blocking(v5, WAIT));
+    assert!(e.worker(w.id.as_str()).is_none());
+}
+
+#[test]
+fn invalid_writes_go_to_dead_letters() {
+    let e = engine(1);
+    let mut bad = dataflow::corpus::generate_workers(2, 3);
+    bad[0].state = "Texas".into();
+    bad[1].name = " ".into();
+    let v = e.upsert_workers(bad).unwrap();
+    assert!(e.wait_visible_blocking(v, WAIT));
+    let dead = e.dead_letters();
+    assert_eq!(dead.len(), 2);
+    let fields: Vec<_> = dead.iter().map(|d| d.field.as_str()).collect();
+    assert!(fields.contains(&"state") && fields.contains(&"name"), "{dead:?}");
+    assert!(dead.iter().all(|d| d.version == v));
+    assert_eq!(e.live_workers(), 0);
+}
+
+#[test]
+fn playbook_records_are_validated_in_the_dataflow_and_boost() {
+    let e = engine(2);
+    let corpus = generate_corpus(1_500, 9);
+    let v = e.upsert_workers(corpus.clone()).unwrap();
+    assert!(e.wait_visible_blocking(v, WAIT));
+    let w = &corpus[3];
+    let text = format!("{} {}", w.role, w.city);
+    let mut q = query(&text, 10);
+    q.filters = Filters { role: Some(w.role.clone()), city: Some(w.city.clone()), ..Default::default() };
+    let before = e.search(&q).unwrap();
+    let last = before.hits.last().unwrap().clone();
+    let job = |count| FillJob { role: w.role.clone(), city: w.city.clone(), state: w.state.clone(), count, dates: Some(DateRange::new(100, 102)) };
+    let (rv, rid) = e.record_playbook(text.clone(), job(1), vec![last.id.clone()]).unwrap();
+    assert!(e.wait_visible_blocking(rv, WAIT));
+    assert_eq!(e.record_outcome(&rid), Some(RecordOutcome::Accepted));
+    q.use_playbook = true;
+    let after = e.search(&q).unwrap();
+    let rank_before = before.hits.iter().position(|h| h.id == last.id).unwrap();
+    let hit = after.hits.iter().find(|h| h.id == last.id).expect("boosted worker present");
+    assert!(hit.playbook_boost > 0.0);
+    assert!(after.hits.iter().position(|h| h.id == last.id).unwrap() < rank_before.max(1));
+    // The same worker on overlapping dates is refused; an unknown worker is refused.
+    let (rv, rid) = e.record_playbook(text.clone(), job(1), vec![last.id.clone()]).unwrap();
+    assert!(e.wait_visible_blocking(rv, WAIT));
+    match e.record_outcome(&rid) {
+        Some(RecordOutcome::Rejected(v)) => assert!(v.iter().any(|x| x.code == "overlapping_placement"), "{v:?}"),
+        other => panic!("expected rejection, got {other:?}"),
+    }
+    let (rv, rid) = e.record_playbook(text, job(1), vec!["w-9999999".into()]).unwrap();
+    assert!(e.wait_visible_blocking(rv, WAIT));
+    assert!(matches!(e.record_outcome(&rid), Some(RecordOutcome::Rejected(v)) if v.iter().any(|x| x.code == "unknown_worker")));
+}
+
+#[test]
+fn concurrent_records_into_a_fresh_playbook_index_all_succeed() {
+    let e = std::sync::Arc::new(engine(2));
+    let corpus = generate_corpus(400, 5);
+    let v = e.upsert_workers(corpus.clone()).unwrap();
+    assert!(e.wait_visible_blocking(v, WAIT));
+    let handles: Vec<_> = (0..50)
+        .map(|i| {
+            let e = std::sync::Arc::clone(&e);
+            let w = corpus[i].clone();
+            std::thread::spawn(move || {
+                let job = FillJob { role: w.role.clone(), city: w.city.clone(), state: w.state.clone(), count: 1, dates: None };
+                let (rv, rid) = e.record_playbook(format!("{} near {}", w.role, w.city), job, vec![w.id.0.clone()]).unwrap();
+                assert!(e.wait_visible_blocking(rv, WAIT));
+                e.record_outcome(&rid)
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), Some(RecordOutcome::Accepted));
+    }
+    let stats = e.stats();
+    assert_eq!(stats.playbook_index.live, 50);
+    assert_eq!(stats.playbook_index.graph_panics, 0);
+}
+
+fn record(i: u8, stamp: i64, city: &str) -> WorkerRecord {
+    let mut r = dataflow::corpus::generate_workers(1, 7).remove(0);
+    r.id = WorkerId(format!("w-{i:07}"));
+    r.updated_at = stamp;
+    r.city = city.into();
+    r
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+    /// The dataflow ends in the sequential model's state for random upsert/delete batches.
+    #[test]
+    fn dataflow_matches_sequential_model(batches in proptest::collection::vec(
+        proptest::collection::vec((0u8..12, any::<bool>(), 0i64..50, 0usize..3), 1..12), 1..12)) {
+        let e = engine(2);
+        let cities = ["Austin", "Boston", "Denver"];
+        let mut model: HashMap<String, (i64, Option<String>)> = HashMap::new();
+        let mut last = 0;
+        for batch in batches {
+            let mut ops = Vec::new();
+            for (id, upsert, stamp, city) in batch {
+                let key = format!("w-{id:07}");
+                let cur = model.get(&key).map(|x| x.0);
+                if cur.is_none_or(|c| stamp >= c) {
+                    model.insert(key.clone(), (stamp, upsert.then(|| cities[city].to_owned())));
+                }
+                ops.push(if upsert { WorkerOp::Upsert(record(id, stamp, cities[city])) } else { WorkerOp::Delete { id: WorkerId(key), at: stamp } });
+            }
+            last = e.submit_ops(ops).unwrap();
+        }
+        prop_assert!(e.wait_visible_blocking(last, WAIT));
+        let want: HashMap<String, String> = model.into_iter().filter_map(|(k, (_, c))| c.map(|c| (k, c))).collect();
+        let got: HashMap<String, String> = e.all_workers().into_iter().map(|r| (r.id.0.clone(), r.city.clone())).collect();
+        prop_assert_eq!(got, want);
+    }
+}
