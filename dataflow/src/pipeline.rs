@@ -52,9 +52,13 @@ pub fn build<'s>(
     let fills = recs.concat(answers).validate_fills();
 
     let s = Arc::clone(&state);
-    let dead_done = dead.index_sink("DeadLetterSink", move |_t, letters| letters.into_iter().for_each(|d| s.dead_letter(d)));
+    let dead_done =
+        dead.index_sink("DeadLetterSink", move |_t, letters| letters.into_iter().for_each(|d| s.dead_letter(d)));
     let s = Arc::clone(&state);
-    let workers_done = changes.clone().embed(Arc::clone(&state.embedder)).index_sink("WorkerIndexSink", move |t, ops| s.apply_workers(t, ops));
+    let workers_done = changes
+        .clone()
+        .embed(Arc::clone(&state.embedder))
+        .index_sink("WorkerIndexSink", move |t, ops| s.apply_workers(t, ops));
     let s = state;
     let fills_done = fills.index_sink("PlaybookSink", move |t, outcomes| s.apply_outcomes(t, outcomes));
 

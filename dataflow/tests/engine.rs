@@ -107,7 +107,13 @@ fn playbook_records_are_validated_in_the_dataflow_and_boost() {
     q.filters = Filters { role: Some(w.role.clone()), city: Some(w.city.clone()), ..Default::default() };
     let before = e.search(&q).unwrap();
     let last = before.hits.last().unwrap().clone();
-    let job = |count| FillJob { role: w.role.clone(), city: w.city.clone(), state: w.state.clone(), count, dates: Some(DateRange::new(100, 102)) };
+    let job = |count| FillJob {
+        role: w.role.clone(),
+        city: w.city.clone(),
+        state: w.state.clone(),
+        count,
+        dates: Some(DateRange::new(100, 102)),
+    };
     let (rv, rid) = e.record_playbook(text.clone(), job(1), vec![last.id.clone()]).unwrap();
     assert!(e.wait_visible_blocking(rv, WAIT));
     assert_eq!(e.record_outcome(&rid), Some(RecordOutcome::Accepted));
@@ -126,7 +132,9 @@ fn playbook_records_are_validated_in_the_dataflow_and_boost() {
     }
     let (rv, rid) = e.record_playbook(text, job(1), vec!["w-9999999".into()]).unwrap();
     assert!(e.wait_visible_blocking(rv, WAIT));
-    assert!(matches!(e.record_outcome(&rid), Some(RecordOutcome::Rejected(v)) if v.iter().any(|x| x.code == "unknown_worker")));
+    assert!(
+        matches!(e.record_outcome(&rid), Some(RecordOutcome::Rejected(v)) if v.iter().any(|x| x.code == "unknown_worker"))
+    );
 }
 
 #[test]
@@ -140,8 +148,15 @@ fn concurrent_records_into_a_fresh_playbook_index_all_succeed() {
             let e = std::sync::Arc::clone(&e);
             let w = corpus[i].clone();
             std::thread::spawn(move || {
-                let job = FillJob { role: w.role.clone(), city: w.city.clone(), state: w.state.clone(), count: 1, dates: None };
-                let (rv, rid) = e.record_playbook(format!("{} near {}", w.role, w.city), job, vec![w.id.0.clone()]).unwrap();
+                let job = FillJob {
+                    role: w.role.clone(),
+                    city: w.city.clone(),
+                    state: w.state.clone(),
+                    count: 1,
+                    dates: None,
+                };
+                let (rv, rid) =
+                    e.record_playbook(format!("{} near {}", w.role, w.city), job, vec![w.id.0.clone()]).unwrap();
                 assert!(e.wait_visible_blocking(rv, WAIT));
                 e.record_outcome(&rid)
             })

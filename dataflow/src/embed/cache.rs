@@ -78,18 +78,19 @@ impl QueryCache {
     /// The cache key also carries the embedder's name and dimension, so one cache shared
     /// by two embedders never hands one's vector to the other.
     pub fn get_or_embed(&self, embedder: &dyn Embedder, text: &str) -> Arc<[f32]> {
-        let normalised = normalise_query(text);
         let Some(entries) = &self.entries else {
             self.misses.fetch_add(1, Ordering::Relaxed);
-            return Arc::from(embedder.embed(&normalised));
+            return Arc::from(embedder.embed(&normalise_query(text)));
         };
-        let key = cache_key(embedder, &normalised);
+        // One allocation: the key is `prefix + normalised text`, and the text to embed
+        // on a miss is the key's tail.
+        let (key, text_start) = cache_key(embedder, text);
         if let Some(hit) = entries.lock().get(key.as_str()) {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Arc::clone(hit);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
-        let vector: Arc<[f32]> = Arc::from(embedder.embed(&normalised));
+        let vector: Arc<[f32]> = Arc::from(embedder.embed(&key[text_start..]));
         entries.lock().put(key, Arc::clone(&vector));
         vector
     }
@@ -108,26 +109,33 @@ impl QueryCache {
 /// Trims, lower-cases and collapses runs of whitespace to one space.
 fn normalise_query(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
+    push_normalised(&mut out, text);
+    out
+}
+
+/// Appends the normalised form of `text` (see [`normalise_query`]) to `out`.
+fn push_normalised(out: &mut String, text: &str) {
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 {
             out.push(' ');
         }
         out.extend(word.chars().flat_map(char::to_lowercase));
     }
-    out
 }
 
-/// `name NUL dim NUL text`: keeps embedders (or one embedder at two dimensions) apart.
-/// Unambiguous as long as embedder names contain no NUL, which names never do.
-fn cache_key(embedder: &dyn Embedder, normalised: &str) -> String {
+/// `name NUL dim NUL normalised-text`, and where the text starts. The prefix keeps
+/// embedders (or one embedder at two dimensions) apart; unambiguous as long as embedder
+/// names contain no NUL, which names never do.
+fn cache_key(embedder: &dyn Embedder, text: &str) -> (String, usize) {
+    use std::fmt::Write as _;
     let name = embedder.name();
-    let mut key = String::with_capacity(name.len() + normalised.len() + 8);
+    let mut key = String::with_capacity(name.len() + text.len() + 8);
     key.push_str(name);
-    key.push('\0');
-    key.push_str(&embedder.dim().to_string());
-    key.push('\0');
-    key.push_str(normalised);
-    key
+    // Writing into a String cannot fail.
+    let _ = write!(key, "\0{}\0", embedder.dim());
+    let start = key.len();
+    push_normalised(&mut key, text);
+    (key, start)
 }
 
 #[cfg(test)]
@@ -192,6 +200,8 @@ mod tests {
         assert_ne!(c.get_or_embed(&e, "forklift dallas"), a);
         assert_eq!(normalise_query("  ÄRZTIN   München "), "ärztin münchen");
         assert_eq!(normalise_query(" \t "), "");
+        let (key, start) = cache_key(&e, "  A  b ");
+        assert_eq!((key.as_str(), &key[start..]), ("counting\x0032\x00a b", "a b"));
     }
 
     #[test]

@@ -216,7 +216,14 @@ impl Engine {
         let (s, st) = (Arc::clone(&shared), Arc::clone(&state));
         let guards = timely::execute(timely_config, move |worker| run_worker(worker, &s, &st))
             .map_err(|reason| DataflowError::Start { reason })?;
-        Ok(Engine { shared, state, cache: QueryCache::new(config.query_cache), records: AtomicU64::new(0), guards: Mutex::new(Some(guards)), started: Instant::now() })
+        Ok(Engine {
+            shared,
+            state,
+            cache: QueryCache::new(config.query_cache),
+            records: AtomicU64::new(0),
+            guards: Mutex::new(Some(guards)),
+            started: Instant::now(),
+        })
     }
 
     /// Insert or replace workers, all at one version (readers see all of them or none).
@@ -244,7 +251,12 @@ impl Engine {
             let id = RecordId(format!("pb-{v}-{n}"));
             rid = Some(id.clone());
             Command::Record(
-                PlaybookRecord { record_id: id, query, job, worker_ids: worker_ids.into_iter().map(WorkerId).collect() },
+                PlaybookRecord {
+                    record_id: id,
+                    query,
+                    job,
+                    worker_ids: worker_ids.into_iter().map(WorkerId).collect(),
+                },
                 v,
             )
         })?;

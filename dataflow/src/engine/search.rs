@@ -51,7 +51,9 @@ impl Filters {
     }
 
     fn matches(&self, r: &WorkerRecord) -> bool {
-        let eq = |want: &Option<String>, have: &str| want.as_ref().is_none_or(|w| w.trim().eq_ignore_ascii_case(have.trim()));
+        let eq = |want: &Option<String>, have: &str| {
+            want.as_ref().is_none_or(|w| w.trim().eq_ignore_ascii_case(have.trim()))
+        };
         eq(&self.city, &r.city) && eq(&self.state, &r.state) && eq(&self.role, &r.role) && eq(&self.shift, &r.shift)
     }
 }
@@ -137,7 +139,8 @@ impl Engine {
         let predicate = req.predicate.clone();
         let neighbours = self.state.workers_index.search(&req)?;
 
-        let mut scored: HashMap<String, f32> = neighbours.into_iter().map(|p| (p.id.as_str().to_owned(), p.score)).collect();
+        let mut scored: HashMap<String, f32> =
+            neighbours.into_iter().map(|p| (p.id.as_str().to_owned(), p.score)).collect();
         for id in boosts.keys() {
             if scored.contains_key(id) || exclude.contains(id) {
                 continue;

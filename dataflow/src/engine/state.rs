@@ -89,7 +89,12 @@ impl EngineState {
         for (id, err) in self.workers_index.apply(updates, version) {
             // The record passed validation but its vector can't be indexed (e.g. a text
             // with no features): keep the record, report it.
-            self.dead_letter(DeadLetter { version, id: id.as_str().to_owned(), field: "embedding".into(), reason: err.to_string() });
+            self.dead_letter(DeadLetter {
+                version,
+                id: id.as_str().to_owned(),
+                field: "embedding".into(),
+                reason: err.to_string(),
+            });
         }
     }
 

@@ -14,7 +14,12 @@ use timely::dataflow::Stream;
 use crate::commands::Version;
 
 /// Run `logic(time, data, output)` once per completed time, in time order.
-pub fn by_time<'s, D, O, P, L>(stream: Stream<'s, Version, Vec<D>>, pact: P, name: &str, mut logic: L) -> Stream<'s, Version, Vec<O>>
+pub fn by_time<'s, D, O, P, L>(
+    stream: Stream<'s, Version, Vec<D>>,
+    pact: P,
+    name: &str,
+    mut logic: L,
+) -> Stream<'s, Version, Vec<O>>
 where
     D: Clone + 'static,
     O: Clone + 'static,

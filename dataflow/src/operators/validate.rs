@@ -14,12 +14,13 @@ pub trait Validate<'s> {
 
 impl<'s> Validate<'s> for Stream<'s, Version, Vec<(WorkerOp, Version)>> {
     fn validate(self) -> (Stream<'s, Version, Vec<(WorkerOp, Version)>>, Stream<'s, Version, Vec<DeadLetter>>) {
-        let checked: Stream<'s, Version, Vec<Result<(WorkerOp, Version), DeadLetter>>> = self.map(|(op, t)| match check(&op) {
-            None => Ok((op, t)),
-            Some((field, reason)) => {
-                Err(DeadLetter { version: t, id: op.id().0.clone(), field: field.to_owned(), reason })
-            }
-        });
+        let checked: Stream<'s, Version, Vec<Result<(WorkerOp, Version), DeadLetter>>> =
+            self.map(|(op, t)| match check(&op) {
+                None => Ok((op, t)),
+                Some((field, reason)) => {
+                    Err(DeadLetter { version: t, id: op.id().0.clone(), field: field.to_owned(), reason })
+                }
+            });
         let ok = checked.clone().flat_map(|r: Result<(WorkerOp, Version), DeadLetter>| r.ok());
         let dead = checked.flat_map(|r: Result<(WorkerOp, Version), DeadLetter>| r.err());
         (ok, dead)

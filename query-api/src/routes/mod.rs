@@ -1,0 +1,29 @@
+//! Handlers, one file per resource. Each is thin: parse, call the engine, shape the answer.
+
+pub mod ops;
+pub mod playbooks;
+pub mod search;
+pub mod validate;
+pub mod workers;
+
+use std::time::Duration;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// How long a request may wait for a version to become visible.
+pub const VISIBILITY_WAIT: Duration = Duration::from_secs(10);
+
+/// Wait until `version` is visible or fail with 408.
+pub async fn wait_visible(state: &AppState, version: u64) -> Result<(), ApiError> {
+    if state.engine.wait_visible(version, VISIBILITY_WAIT).await {
+        Ok(())
+    } else {
+        Err(ApiError::VersionTimeout { version })
+    }
+}
+
+/// Run CPU-bound engine work off the async threads.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))
+}

@@ -1,0 +1,72 @@
+//! `GET /health`, `GET /v1/indexes`, `GET /metrics`, and the JSON 404/405 fallbacks.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Liveness plus a one-line summary.
+pub async fn health(State(state): State<AppState>) -> Json<Value> {
+    let s = state.engine.stats();
+    Json(json!({
+        "status": "ok",
+        "live_workers": s.live_workers,
+        "visible_version": s.visible_version,
+        "lag_ms": s.lag_ms,
+        "embedder": s.embedder,
+    }))
+}
+
+/// Per index: size, kind, tombstones, visible version.
+pub async fn indexes(State(state): State<AppState>) -> Json<Value> {
+    let s = state.engine.stats();
+    Json(json!({
+        "visible_version": s.visible_version,
+        "indexes": [s.workers_index, s.playbook_index],
+    }))
+}
+
+/// Prometheus text.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut out = String::with_capacity(8_192);
+    state.metrics.render(&mut out);
+    let s = state.engine.stats();
+    let mut gauge = |name: &str, help: &str, value: f64| {
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
+    };
+    gauge("lakehouse_visible_version", "Highest version visible in every index.", s.visible_version as f64);
+    gauge("lakehouse_freshness_lag_seconds", "Now minus the visible version.", s.lag_ms / 1000.0);
+    gauge("lakehouse_dead_letters_total", "Writes refused by validation.", s.dead_letters as f64);
+    gauge("lakehouse_live_workers", "Live workers.", s.live_workers as f64);
+    gauge("lakehouse_query_cache_hit_ratio", "Query-embedding cache hit rate.", s.cache.hit_rate());
+    gauge("lakehouse_query_cache_hits_total", "Query-embedding cache hits.", s.cache.hits as f64);
+    gauge("lakehouse_query_cache_misses_total", "Query-embedding cache misses.", s.cache.misses as f64);
+    for ix in [&s.workers_index, &s.playbook_index] {
+        let _ = writeln!(out, "lakehouse_index_points{{index=\"{}\"}} {}", ix.name, ix.live);
+        let _ = writeln!(out, "lakehouse_index_tombstones{{index=\"{}\"}} {}", ix.name, ix.tombstones);
+        let _ = writeln!(out, "lakehouse_index_pending{{index=\"{}\"}} {}", ix.name, ix.pending);
+        let _ = writeln!(out, "lakehouse_index_graph_panics_total{{index=\"{}\"}} {}", ix.name, ix.graph_panics);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// Unknown route.
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound { field: None, message: format!("no route {}", uri.path()) }
+}
+
+/// Known route, wrong method.
+pub async fn method_not_allowed() -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(
+            json!({"error": {"code": "method_not_allowed", "message": "method not allowed on this route", "field": null}}),
+        ),
+    )
+}

@@ -1,0 +1,63 @@
+//! `POST /v1/search`.
+
+use axum::extract::State;
+use axum::Json;
+use dataflow::engine::{Filters, SearchQuery};
+
+use crate::error::{ApiError, ApiJson};
+use crate::routes::{blocking, wait_visible};
+use crate::wire::{SearchBody, SearchResponse, SearchResult};
+use crate::AppState;
+
+/// Largest `exclude_ids` list.
+pub const MAX_EXCLUDE: usize = 10_000;
+
+/// Search workers.
+pub async fn search(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<SearchBody>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    if body.query.trim().is_empty() {
+        return Err(ApiError::bad("query", "must not be empty"));
+    }
+    if body.query.len() > 4_096 {
+        return Err(ApiError::bad("query", "longer than 4096 bytes"));
+    }
+    if body.k == 0 || body.k > dataflow::engine::search::MAX_K {
+        return Err(ApiError::bad("k", format!("must be between 1 and {}", dataflow::engine::search::MAX_K)));
+    }
+    if body.exclude_ids.len() > MAX_EXCLUDE {
+        return Err(ApiError::bad("exclude_ids", format!("at most {MAX_EXCLUDE} ids")));
+    }
+    let available = body.available.as_ref().map(|d| d.parse("available")).transpose()?;
+    if let Some(v) = body.min_version {
+        wait_visible(&state, v).await?;
+    }
+    let f = body.filters.unwrap_or_default();
+    let q = SearchQuery {
+        text: body.query,
+        k: body.k,
+        filters: Filters { city: f.city, state: f.state, role: f.role, shift: f.shift },
+        exclude_ids: body.exclude_ids,
+        use_playbook: body.use_playbook,
+        available,
+    };
+    let engine = state.engine.clone();
+    let out = blocking(move || engine.search(&q)).await??;
+    let lag_ms = dataflow::engine::now_micros().saturating_sub(out.version) as f64 / 1000.0;
+    let results = out
+        .hits
+        .into_iter()
+        .map(|h| SearchResult {
+            id: h.id,
+            score: h.score,
+            similarity: h.similarity,
+            playbook_boost: h.playbook_boost,
+            name: h.worker.name.clone(),
+            role: h.worker.role.clone(),
+            city: h.worker.city.clone(),
+            state: h.worker.state.clone(),
+        })
+        .collect();
+    Ok(Json(SearchResponse { results, version: out.version, lag_ms }))
+}
