@@ -17,7 +17,8 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::{Result, SinkError};
 use crate::filter::SearchRequest;
-use crate::index::hnsw::{insert_all, new_graph, Graph};
+use crate::index::flat::FlatGraph;
+use crate::index::hnsw::{insert_all, new_graph};
 use crate::index::{
     builder, AnyIndex, ExactIndex, HnswIndex, HnswParams, IndexKind, Points, Query, VectorIndex, VectorIndexRead,
 };
@@ -384,13 +385,16 @@ impl Shared {
     }
 }
 
+/// Pending points planned per read-lock round.
+const PLAN_BATCH: usize = 16;
+
 /// What the indexer should do next.
 enum Job {
     Idle,
     ReclaimExact,
     Build,
     ToExact,
-    InsertPending(Arc<Graph>, Vec<(Vec<f32>, InternalId)>, Vec<InternalId>),
+    InsertPending,
 }
 
 fn next_job(shared: &Shared) -> Job {
@@ -409,21 +413,10 @@ fn next_job(shared: &Shared) -> Job {
             if h.is_broken() || (tomb >= 64 && tomb as f64 > cfg.tombstone_rebuild_fraction * live.max(1) as f64) {
                 return Job::Build;
             }
-            let mut batch = Vec::new();
-            let mut seen = Vec::new();
-            for &s in h.pending() {
-                if batch.len() >= cfg.insert_chunk {
-                    break;
-                }
-                seen.push(s);
-                if g.points.tracker.is_live(s) {
-                    batch.push((g.points.storage.get(s).to_vec(), s));
-                }
-            }
-            if seen.is_empty() {
+            if h.pending().is_empty() {
                 Job::Idle
             } else {
-                Job::InsertPending(h.graph(), batch, seen)
+                Job::InsertPending
             }
         }
     }
@@ -456,16 +449,21 @@ fn indexer_loop(shared: &Shared) {
                 tracing::info!(collection = %shared.name, live = points.tracker.live_count(), "switched to exact index");
             }
             Job::Build => build_and_swap(shared),
-            Job::InsertPending(graph, batch, seen) => {
-                let ok = batch.is_empty() || insert_all(&graph, &batch);
-                let mut g = shared.state.write();
-                if let AnyIndex::Hnsw(h) = &mut g.index {
-                    if Arc::ptr_eq(&h.graph(), &graph) {
-                        if ok {
-                            h.mark_inserted(&seen);
-                        } else {
-                            h.mark_broken();
-                        }
+            Job::InsertPending => {
+                // Plan under the read lock (searches go on), link under a short write lock.
+                // Only this thread changes the graph, so the plan is still valid then.
+                let planned = {
+                    let g = shared.state.read();
+                    match &g.index {
+                        AnyIndex::Hnsw(h) => Some(h.plan_pending(&g.points, PLAN_BATCH)),
+                        AnyIndex::Exact(_) => None,
+                    }
+                };
+                if let Some((plans, seen)) = planned {
+                    let mut g = shared.state.write();
+                    let State { points, index } = &mut *g;
+                    if let AnyIndex::Hnsw(h) = index {
+                        h.commit_pending(points, plans, &seen);
                     }
                 }
             }
@@ -497,13 +495,15 @@ fn build_and_swap(shared: &Shared) {
             return;
         }
     }
+    let flat = FlatGraph::from_hnsw(&graph, cfg.hnsw.m);
+    drop(graph); // hnsw_rs's own copy of every vector goes with it
     let mut g = shared.state.write();
     let State { points, index } = &mut *g;
     let live = points.tracker.live_count();
     if builder::choose(live, cfg.hnsw_threshold, IndexKind::Hnsw) == IndexKind::Exact {
         return; // shrank meanwhile; the next job switches to exact
     }
-    let new = HnswIndex::from_graph(graph, cfg.hnsw, points, &slots);
+    let new = HnswIndex::from_graph(flat, cfg.hnsw, points);
     points.tracker.reclaim(|s| new.contains(s));
     let tracker = &points.tracker;
     points.payloads.rebuild_postings(|s| tracker.is_live(s));

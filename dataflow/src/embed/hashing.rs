@@ -1,9 +1,10 @@
 //! The built-in [`HashingEmbedder`]: signed feature hashing of words, stems, bigrams
 //! and character 3-grams, tuned for short staffing texts.
 //!
-//! No model weights and no vocabulary: every feature is hashed (FNV-1a, then a murmur3
-//! finaliser) to a bucket and a sign. The hash is fixed in code, so vectors are stable
-//! across runs, processes and platforms — an index built yesterday stays valid today.
+//! No model weights and no vocabulary: every feature is hashed (FNV-1a, or for all-ASCII
+//! 3-grams the packed bytes, then a murmur3 finaliser) to a bucket and a sign. The hash is
+//! fixed in code (not std's randomly seeded hasher), so vectors are stable across runs,
+//! processes and platforms — an index built yesterday stays valid today.
 //!
 //! Features of a text (after lower-casing):
 //! * word unigrams, weight [`UNIGRAM_WEIGHT`]; a handful of stop words get only
@@ -131,7 +132,9 @@ impl Embedder for HashingEmbedder {
         // from slices of it, never materialised as a String.
         let lower = text.to_lowercase();
         let mut ex = Extractor {
-            features: Vec::with_capacity(lower.len() * 3 + 8),
+            // ~1.3 features per byte of typical text (a 3-gram per char, three more per
+            // word); the Vec grows if a text is denser.
+            features: Vec::with_capacity(lower.len() + lower.len() / 2 + 8),
             offsets: Vec::with_capacity(32),
             prev: None,
         };

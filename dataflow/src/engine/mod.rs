@@ -322,6 +322,11 @@ impl Engine {
         validate_fill(job, &proposed, &placed)
     }
 
+    /// The worker vector index (read side), e.g. for recall measurements.
+    pub fn workers_index(&self) -> &VectorCollection {
+        &self.state.workers_index
+    }
+
     /// The embedder in use.
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
         &self.state.embedder

@@ -1,10 +1,11 @@
-//! Graph search with hnsw_rs, plus an exact scan of the points the graph does not hold yet.
+//! HNSW search: a graph built by hnsw_rs and served from a flattened copy
+//! ([`FlatGraph`]), plus an exact scan of the points the graph does not hold yet.
 //!
-//! hnsw_rs has no delete and asserts on unnormalised input, so this wrapper never lets it
-//! own anything that matters: the graph stores slots whose vectors live in
+//! hnsw_rs has no delete and asserts on unnormalised input, so it never owns anything that
+//! matters: its nodes are slots whose vectors live in
 //! [`VectorStorage`](crate::vector_storage::VectorStorage); dead slots are skipped with a
-//! search filter; every call into the crate is wrapped in `catch_unwind`, and a panic marks
-//! the graph broken (searches fall back to an exact scan, and the indexer rebuilds it).
+//! search filter; every graph operation is wrapped in `catch_unwind`, and a panic marks the
+//! graph broken (searches fall back to an exact scan, and the indexer rebuilds it).
 //!
 //! # Notes
 //! A keyword filter whose shortest posting list is small is answered by an exact scan of
@@ -14,11 +15,10 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-
 use hnsw_rs::prelude::{DistDot, Hnsw};
 
 use crate::index::exact::scan;
+use crate::index::flat::{FlatGraph, InsertPlan};
 use crate::index::topk::TopK;
 use crate::index::{IndexKind, Points, Query, VectorIndex, VectorIndexRead};
 use crate::types::InternalId;
@@ -68,55 +68,34 @@ pub fn insert_all(graph: &Graph, batch: &[(Vec<f32>, InternalId)]) -> bool {
 
 /// HNSW index state.
 pub struct HnswIndex {
-    graph: Arc<Graph>,
+    graph: FlatGraph,
     params: HnswParams,
-    /// `in_graph[slot]`: the graph holds this slot (with the vector the slot holds now).
-    in_graph: Vec<bool>,
-    graph_len: usize,
-    /// Live slots written since the graph was built and not inserted yet: scanned exactly.
+    /// Live slots written since the graph was built and not linked in yet: scanned exactly.
     pending: Vec<InternalId>,
     broken: AtomicBool,
     panics: AtomicU64,
 }
 
 impl HnswIndex {
-    /// Wrap a freshly built graph that holds exactly `built` slots; every other live slot
-    /// becomes pending.
-    pub fn from_graph(graph: Arc<Graph>, params: HnswParams, points: &Points, built: &[InternalId]) -> Self {
-        let mut in_graph = vec![false; points.tracker.capacity()];
-        for s in built {
-            in_graph[s.idx()] = true;
-        }
-        let pending = points.tracker.live_slots().into_iter().filter(|s| !in_graph[s.idx()]).collect();
-        HnswIndex {
-            graph,
-            params,
-            in_graph,
-            graph_len: built.len(),
-            pending,
-            broken: AtomicBool::new(false),
-            panics: AtomicU64::new(0),
-        }
+    /// Wrap a freshly built graph; every live slot it does not hold becomes pending.
+    pub fn from_graph(graph: FlatGraph, params: HnswParams, points: &Points) -> Self {
+        let pending = points.tracker.live_slots().into_iter().filter(|s| !graph.contains(*s)).collect();
+        HnswIndex { graph, params, pending, broken: AtomicBool::new(false), panics: AtomicU64::new(0) }
     }
 
-    /// The graph, for the indexer's inserts.
-    pub fn graph(&self) -> Arc<Graph> {
-        Arc::clone(&self.graph)
-    }
-
-    /// Points in the graph (live or dead).
+    /// Nodes in the graph (live or dead).
     pub fn graph_len(&self) -> usize {
-        self.graph_len
+        self.graph.len()
     }
 
-    /// Slots waiting to be inserted (some may have died meanwhile).
+    /// Slots waiting to be linked in (some may have died meanwhile).
     pub fn pending(&self) -> &[InternalId] {
         &self.pending
     }
 
     /// Whether the graph holds `slot`.
     pub fn contains(&self, slot: InternalId) -> bool {
-        self.in_graph.get(slot.idx()).copied().unwrap_or(false)
+        self.graph.contains(slot)
     }
 
     /// Whether a graph operation panicked (the graph must be rebuilt).
@@ -129,47 +108,55 @@ impl HnswIndex {
         self.panics.load(Ordering::Relaxed)
     }
 
+    /// Bytes held by the graph's links.
+    pub fn memory_bytes(&self) -> usize {
+        self.graph.memory_bytes()
+    }
+
     /// Record a caught panic.
     pub fn mark_broken(&self) {
         self.broken.store(true, Ordering::Relaxed);
         self.panics.fetch_add(1, Ordering::Relaxed);
-        tracing::error!("hnsw_rs panicked; serving exact scans until the graph is rebuilt");
+        tracing::error!("a graph operation panicked; serving exact scans until the graph is rebuilt");
     }
 
-    /// The indexer inserted `slots` into the graph: they leave the pending list.
-    pub fn mark_inserted(&mut self, slots: &[InternalId]) {
-        for s in slots {
-            if self.in_graph.len() <= s.idx() {
-                self.in_graph.resize(s.idx() + 1, false);
+    /// Plan links for up to `n` pending live slots (read-only; runs beside searches).
+    /// Returns the plans and every pending slot looked at (dead ones are just dropped).
+    pub fn plan_pending(&self, points: &Points, n: usize) -> (Vec<InsertPlan>, Vec<InternalId>) {
+        let mut plans = Vec::new();
+        let mut seen = Vec::new();
+        for &s in &self.pending {
+            if plans.len() >= n {
+                break;
             }
-            if !self.in_graph[s.idx()] {
-                self.in_graph[s.idx()] = true;
-                self.graph_len += 1;
+            seen.push(s);
+            if points.tracker.is_live(s) && !self.graph.contains(s) {
+                match catch_unwind(AssertUnwindSafe(|| self.graph.plan_insert(s, &points.storage, self.params.ef_construction))) {
+                    Ok(p) => plans.push(p),
+                    Err(_) => {
+                        self.mark_broken();
+                        break;
+                    }
+                }
             }
         }
-        let in_graph = &self.in_graph;
-        self.pending.retain(|s| !in_graph.get(s.idx()).copied().unwrap_or(false));
+        (plans, seen)
+    }
+
+    /// Link planned slots in and drop every slot looked at from the pending list.
+    pub fn commit_pending(&mut self, points: &Points, plans: Vec<InsertPlan>, seen: &[InternalId]) {
+        for p in plans {
+            self.graph.commit_insert(p, &points.storage);
+        }
+        let seen: std::collections::HashSet<_> = seen.iter().copied().collect();
+        self.pending.retain(|s| !seen.contains(s));
     }
 
     fn graph_search(&self, points: &Points, q: &Query<'_>) -> Option<Vec<(InternalId, f32)>> {
-        let filter = |d: &usize| q.accepts(points, InternalId(*d as u32));
-        let filtered = q.is_filtered();
+        let accept = |n: u32| q.accepts(points, InternalId(n));
         let ef = q.ef.max(q.k);
-        let res = catch_unwind(AssertUnwindSafe(|| {
-            if filtered {
-                self.graph.search_filter(q.vector, q.k, ef, Some(&filter))
-            } else {
-                // Unfiltered: only dead slots need skipping; most searches see none.
-                self.graph.search_filter(
-                    q.vector,
-                    q.k,
-                    ef,
-                    Some(&|d: &usize| points.tracker.is_live(InternalId(*d as u32))),
-                )
-            }
-        }));
-        match res {
-            Ok(neigh) => Some(neigh.into_iter().map(|n| (InternalId(n.d_id as u32), 1.0 - n.distance)).collect()),
+        match catch_unwind(AssertUnwindSafe(|| self.graph.search(q.vector, &points.storage, q.k, ef, &accept))) {
+            Ok(r) => Some(r),
             Err(_) => {
                 self.mark_broken();
                 None

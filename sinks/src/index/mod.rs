@@ -7,6 +7,7 @@
 
 pub mod builder;
 pub mod exact;
+pub mod flat;
 pub mod hnsw;
 pub mod topk;
 

@@ -1,0 +1,382 @@
+//! A read-optimised HNSW graph: neighbour lists in one contiguous array, vectors read from
+//! [`VectorStorage`](crate::vector_storage::VectorStorage), a reusable visited set.
+//!
+//! hnsw_rs builds the bulk graph (in parallel); [`FlatGraph::from_hnsw`] copies its links
+//! out and the hnsw_rs structure (with its own copy of every vector) is dropped. Queries walk
+//! this copy: profiling hnsw_rs showed most of its query time in locks, `Arc`s, hashing and
+//! allocation rather than distance arithmetic, and its copy of the vectors doubled memory.
+//! Points written after the build are linked in here with the same HNSW insert procedure
+//! (greedy descent, beam search with `ef_construction`, closest-M selection, reverse links
+//! pruned to the closest), one at a time on the indexer thread.
+//!
+//! # Notes
+//! Node ids are storage slots. A slot that dies stays in the graph (and is skipped by the
+//! search filter) until the next rebuild; slots are never reused while a graph holds them.
+
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+
+use crate::index::hnsw::Graph;
+use crate::index::topk::TopK;
+use crate::simd::dot;
+use crate::types::InternalId;
+use crate::vector_storage::VectorStorage;
+
+const NONE: u32 = u32::MAX;
+const NOT_IN_GRAPH: u8 = u8::MAX;
+
+/// A scored node, ordered by score (higher is closer).
+#[derive(Clone, Copy, PartialEq)]
+struct Cand(f32, u32);
+impl Eq for Cand {}
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Cand {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.0.total_cmp(&o.0).then_with(|| o.1.cmp(&self.1))
+    }
+}
+
+thread_local! {
+    /// Visited marks: `marks[slot] == epoch` means visited in the current search.
+    static VISITED: RefCell<(u32, Vec<u32>)> = const { RefCell::new((0, Vec::new())) };
+}
+
+/// The flattened graph.
+#[derive(Debug, Default)]
+pub struct FlatGraph {
+    m: usize,
+    m0: usize,
+    level_mult: f64,
+    /// Level of each slot, `NOT_IN_GRAPH` if absent.
+    levels: Vec<u8>,
+    /// Layer-0 neighbours, `m0` per slot, padded with `NONE`.
+    layer0: Vec<u32>,
+    /// Neighbours on layers ≥ 1, for the few nodes that have them: `upper[slot][l - 1]`.
+    upper: HashMap<u32, Vec<Vec<u32>>>,
+    entry: Option<u32>,
+    max_level: u8,
+    len: usize,
+}
+
+impl FlatGraph {
+    /// An empty graph with `m` links per node (`2m` on layer 0).
+    pub fn new(m: usize) -> Self {
+        FlatGraph { m, m0: 2 * m, level_mult: 1.0 / (m as f64).ln(), ..Default::default() }
+    }
+
+    /// Copy hnsw_rs's links out. Node ids in `graph` are storage slots.
+    pub fn from_hnsw(graph: &Graph, m: usize) -> Self {
+        let mut g = FlatGraph::new(m);
+        if graph.get_nb_point() == 0 {
+            return g;
+        }
+        let mut best_level = 0u8;
+        for point in graph.get_point_indexation() {
+            let slot = point.get_origin_id() as u32;
+            let level = point.get_point_id().0;
+            let neigh = point.get_neighborhood_id();
+            g.ensure(slot);
+            g.levels[slot as usize] = level;
+            g.len += 1;
+            for (l, list) in neigh.iter().enumerate().take(level as usize + 1) {
+                let ids: Vec<u32> = list.iter().map(|n| n.d_id as u32).collect();
+                g.set_links(slot, l, &ids);
+            }
+            if g.entry.is_none() || level > best_level {
+                best_level = level;
+                g.entry = Some(slot);
+            }
+        }
+        g.max_level = best_level;
+        g
+    }
+
+    fn ensure(&mut self, slot: u32) {
+        let need = slot as usize + 1;
+        if self.levels.len() < need {
+            self.levels.resize(need, NOT_IN_GRAPH);
+            self.layer0.resize(need * self.m0, NONE);
+        }
+    }
+
+    /// Nodes in the graph.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the graph is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether `slot` is a node.
+    pub fn contains(&self, slot: InternalId) -> bool {
+        self.levels.get(slot.idx()).is_some_and(|l| *l != NOT_IN_GRAPH)
+    }
+
+    /// Bytes held by the links.
+    pub fn memory_bytes(&self) -> usize {
+        self.layer0.capacity() * 4 + self.levels.capacity() + self.upper.values().map(|v| v.iter().map(|l| l.capacity() * 4 + 24).sum::<usize>()).sum::<usize>()
+    }
+
+    fn links(&self, slot: u32, level: usize) -> &[u32] {
+        if level == 0 {
+            let s = slot as usize * self.m0;
+            let row = &self.layer0[s..s + self.m0];
+            let n = row.iter().position(|x| *x == NONE).unwrap_or(self.m0);
+            &row[..n]
+        } else {
+            self.upper.get(&slot).and_then(|ls| ls.get(level - 1)).map(|v| v.as_slice()).unwrap_or(&[])
+        }
+    }
+
+    fn set_links(&mut self, slot: u32, level: usize, ids: &[u32]) {
+        if level == 0 {
+            let s = slot as usize * self.m0;
+            let row = &mut self.layer0[s..s + self.m0];
+            row.fill(NONE);
+            for (d, id) in row.iter_mut().zip(ids.iter().take(self.m0)) {
+                *d = *id;
+            }
+        } else {
+            let ls = self.upper.entry(slot).or_default();
+            if ls.len() < level {
+                ls.resize(level, Vec::new());
+            }
+            ls[level - 1] = ids.iter().take(self.m).copied().collect();
+        }
+    }
+
+    fn greedy(&self, q: &[f32], store: &VectorStorage, mut ep: u32, from: u8, down_to: u8) -> u32 {
+        let mut best = dot(q, store.get(InternalId(ep)));
+        for level in (down_to as usize..=from as usize).rev() {
+            loop {
+                let mut moved = false;
+                for &n in self.links(ep, level) {
+                    let s = dot(q, store.get(InternalId(n)));
+                    if s > best {
+                        best = s;
+                        ep = n;
+                        moved = true;
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+        ep
+    }
+
+    /// Beam search on `level` from `ep`; returns up to `ef` closest nodes (any node,
+    /// accepted or not), best first.
+    fn search_layer(&self, q: &[f32], store: &VectorStorage, ep: u32, ef: usize, level: usize) -> Vec<Cand> {
+        VISITED.with(|v| {
+            let (epoch, marks) = &mut *v.borrow_mut();
+            *epoch = epoch.wrapping_add(1);
+            if *epoch == 0 {
+                marks.fill(0);
+                *epoch = 1;
+            }
+            if marks.len() < self.levels.len() {
+                marks.resize(self.levels.len(), 0);
+            }
+            let e = *epoch;
+            let mut cands = BinaryHeap::new();
+            let mut best: BinaryHeap<std::cmp::Reverse<Cand>> = BinaryHeap::new();
+            let s = dot(q, store.get(InternalId(ep)));
+            marks[ep as usize] = e;
+            cands.push(Cand(s, ep));
+            best.push(std::cmp::Reverse(Cand(s, ep)));
+            while let Some(Cand(s, node)) = cands.pop() {
+                let worst = best.peek().map(|r| r.0 .0).unwrap_or(f32::NEG_INFINITY);
+                if best.len() >= ef && s < worst {
+                    break;
+                }
+                for &n in self.links(node, level) {
+                    let m = &mut marks[n as usize];
+                    if *m == e {
+                        continue;
+                    }
+                    *m = e;
+                    let sn = dot(q, store.get(InternalId(n)));
+                    let worst = best.peek().map(|r| r.0 .0).unwrap_or(f32::NEG_INFINITY);
+                    if best.len() < ef || sn > worst {
+                        cands.push(Cand(sn, n));
+                        best.push(std::cmp::Reverse(Cand(sn, n)));
+                        if best.len() > ef {
+                            best.pop();
+                        }
+                    }
+                }
+            }
+            let mut out: Vec<Cand> = best.into_iter().map(|r| r.0).collect();
+            out.sort_by(|a, b| b.cmp(a));
+            out
+        })
+    }
+
+    /// Top-`k` nodes accepted by `accept`, best first. The beam keeps `ef` accepted
+    /// candidates while the walk passes through rejected ones (dead or filtered).
+    pub fn search(&self, q: &[f32], store: &VectorStorage, k: usize, ef: usize, accept: &dyn Fn(u32) -> bool) -> Vec<(InternalId, f32)> {
+        let Some(entry) = self.entry else { return Vec::new() };
+        let ep = self.greedy(q, store, entry, self.max_level, 1);
+        let ef = ef.max(k);
+        VISITED.with(|v| {
+            let (epoch, marks) = &mut *v.borrow_mut();
+            *epoch = epoch.wrapping_add(1);
+            if *epoch == 0 {
+                marks.fill(0);
+                *epoch = 1;
+            }
+            if marks.len() < self.levels.len() {
+                marks.resize(self.levels.len(), 0);
+            }
+            let e = *epoch;
+            let mut cands = BinaryHeap::new();
+            // `found` holds accepted nodes only; the walk stops when the best unexplored
+            // candidate is worse than the ef-th accepted node.
+            let mut found: BinaryHeap<std::cmp::Reverse<Cand>> = BinaryHeap::new();
+            let s = dot(q, store.get(InternalId(ep)));
+            marks[ep as usize] = e;
+            cands.push(Cand(s, ep));
+            if accept(ep) {
+                found.push(std::cmp::Reverse(Cand(s, ep)));
+            }
+            while let Some(Cand(s, node)) = cands.pop() {
+                if found.len() >= ef && s < found.peek().map(|r| r.0 .0).unwrap_or(f32::NEG_INFINITY) {
+                    break;
+                }
+                for &n in self.links(node, 0) {
+                    let m = &mut marks[n as usize];
+                    if *m == e {
+                        continue;
+                    }
+                    *m = e;
+                    let sn = dot(q, store.get(InternalId(n)));
+                    let worst = found.peek().map(|r| r.0 .0).unwrap_or(f32::NEG_INFINITY);
+                    if found.len() < ef || sn > worst {
+                        cands.push(Cand(sn, n));
+                        if accept(n) {
+                            found.push(std::cmp::Reverse(Cand(sn, n)));
+                            if found.len() > ef {
+                                found.pop();
+                            }
+                        }
+                    }
+                }
+            }
+            let mut top = TopK::new(k);
+            for std::cmp::Reverse(Cand(s, n)) in found {
+                top.push(InternalId(n), s);
+            }
+            top.into_sorted()
+        })
+    }
+
+    /// The level of a new node, drawn from HNSW's exponential distribution by hashing the
+    /// slot (splitmix64): deterministic, and no RNG state to share between threads.
+    fn level_of(&self, slot: u32) -> u8 {
+        let mut z = (slot as u64).wrapping_add(0x9e3779b97f4a7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^= z >> 31;
+        let r = (z >> 11) as f64 / (1u64 << 53) as f64;
+        ((-(r.max(1e-12)).ln() * self.level_mult) as usize).min(15) as u8
+    }
+
+    /// Plan the links of a new node: for each of its levels, the closest nodes found with
+    /// `ef_construction`. Read-only, so it can run while searches go on.
+    pub fn plan_insert(&self, slot: InternalId, store: &VectorStorage, ef_construction: usize) -> InsertPlan {
+        let level = self.level_of(slot.0);
+        let q = store.get(slot);
+        let mut layers = Vec::new();
+        if let Some(entry) = self.entry {
+            let mut ep = entry;
+            if self.max_level > level {
+                ep = self.greedy(q, store, ep, self.max_level, level + 1);
+            }
+            for l in (0..=level.min(self.max_level) as usize).rev() {
+                let found = self.search_layer(q, store, ep, ef_construction, l);
+                ep = found.first().map(|c| c.1).unwrap_or(ep);
+                let cap = if l == 0 { self.m0 } else { self.m };
+                let cands: Vec<Cand> = found.into_iter().filter(|c| c.1 != slot.0).collect();
+                layers.push((l, select_diverse(&cands, cap, store)));
+            }
+        }
+        InsertPlan { slot: slot.0, level, layers }
+    }
+
+    /// Apply a plan: set the node's links and add reverse links, pruning each neighbour's
+    /// list to its closest when full.
+    pub fn commit_insert(&mut self, plan: InsertPlan, store: &VectorStorage) {
+        let InsertPlan { slot, level, layers } = plan;
+        self.ensure(slot);
+        if self.levels[slot as usize] == NOT_IN_GRAPH {
+            self.len += 1;
+        }
+        self.levels[slot as usize] = level;
+        for (l, ids) in layers {
+            self.set_links(slot, l, &ids);
+            let cap = if l == 0 { self.m0 } else { self.m };
+            for n in ids {
+                let mut list: Vec<u32> = self.links(n, l).to_vec();
+                if list.contains(&slot) {
+                    continue;
+                }
+                list.push(slot);
+                if list.len() > cap {
+                    let base = store.get(InternalId(n));
+                    let mut scored: Vec<Cand> = list.iter().map(|&x| Cand(dot(base, store.get(InternalId(x))), x)).collect();
+                    scored.sort_by(|a, b| b.cmp(a));
+                    list = select_diverse(&scored, cap, store);
+                }
+                self.set_links(n, l, &list);
+            }
+        }
+        if self.entry.is_none() || level > self.max_level {
+            self.entry = Some(slot);
+            self.max_level = level;
+        }
+    }
+}
+
+/// HNSW's neighbour-selection heuristic: walk candidates best first and keep one only if it
+/// is closer to the base than to every neighbour kept so far, then fill up with the best of
+/// the rest. Plain closest-M selection leaves new nodes in tight clusters unreachable (the
+/// neighbours' lists fill with each other); diverse links keep them reachable.
+fn select_diverse(sorted: &[Cand], cap: usize, store: &VectorStorage) -> Vec<u32> {
+    let mut kept: Vec<u32> = Vec::with_capacity(cap);
+    let mut rest = Vec::new();
+    for c in sorted {
+        if kept.len() >= cap {
+            break;
+        }
+        let v = store.get(InternalId(c.1));
+        if kept.iter().all(|&k| dot(v, store.get(InternalId(k))) < c.0) {
+            kept.push(c.1);
+        } else {
+            rest.push(c.1);
+        }
+    }
+    for r in rest {
+        if kept.len() >= cap {
+            break;
+        }
+        kept.push(r);
+    }
+    kept
+}
+
+/// The links a new node will get (see [`FlatGraph::plan_insert`]).
+#[derive(Debug)]
+pub struct InsertPlan {
+    slot: u32,
+    level: u8,
+    layers: Vec<(usize, Vec<u32>)>,
+}
