@@ -23,5 +23,6 @@ pub mod operators;
 pub mod pipeline;
 pub mod record;
 pub mod validators;
+pub mod wal;
 
 pub use error::{DataflowError, Result};

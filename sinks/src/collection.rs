@@ -76,13 +76,16 @@ impl CollectionConfig {
     }
 }
 
+/// Keyword payload of a point: `(key, value)` pairs.
+pub type Payload = Vec<(String, String)>;
+
 /// One change to a collection: `vector: None` deletes.
 #[derive(Clone, Debug)]
 pub struct PointUpdate {
     /// The point.
     pub id: ExternalId,
     /// New vector and payload; `None` retracts the point.
-    pub value: Option<(Vec<f32>, Vec<(String, String)>)>,
+    pub value: Option<(Vec<f32>, Payload)>,
 }
 
 impl PointUpdate {

@@ -1,0 +1,134 @@
+//! Fill scenarios that write: surge_fill_validate and playbook_record_replay.
+
+use rand::Rng;
+
+use crate::dates::iso_date;
+use crate::failure::FailureReason;
+use crate::queries::{is_ingest_id, QuerySpec};
+use crate::scenarios::steps::{self, only_conflicts, prefer_base, Ctx, RecordOutcome};
+use crate::scenarios::Counters;
+use crate::wire::{DateWindow, FillJob, Filters, RecordRequest, SearchHit, SearchRequest, ValidateFillRequest};
+
+/// Results requested by the filtered scenarios.
+pub const FILL_K: usize = 10;
+
+/// Workers per surge fill.
+pub const FILL_COUNT: u32 = 2;
+
+fn filtered(q: &QuerySpec) -> SearchRequest {
+    let mut req = SearchRequest::plain(q.text.clone(), FILL_K);
+    req.filters =
+        Filters { city: Some(q.city.clone()), state: Some(q.state.clone()), role: Some(q.role.clone()), shift: None };
+    req
+}
+
+/// A window starting within the next 365 days, 1–3 days long (inclusive ends).
+fn random_window<R: Rng + ?Sized>(rng: &mut R, today: i64) -> DateWindow {
+    let start = today + rng.random_range(0..365i64);
+    let len = rng.random_range(1..=3i64);
+    DateWindow { start: iso_date(start), end: iso_date(start + len - 1) }
+}
+
+/// Filtered search with availability → validate a 2-worker fill → record it.
+///
+/// A booking conflict (`overlapping_placement`, from the validator or the record
+/// endpoint) means a concurrent scenario booked a worker first: retry once from the
+/// search with the conflicting ids excluded. A second conflict fails the scenario.
+pub async fn surge_fill_validate(ctx: &mut Ctx<'_>) -> Result<(), FailureReason> {
+    let q = ctx.env.mix.draw(&mut ctx.rng);
+    let window = random_window(&mut ctx.rng, ctx.env.today);
+    let mut req = filtered(&q);
+    req.available = Some(window.clone());
+    for attempt in 0..2 {
+        let last_try = attempt == 1;
+        let found = steps::search(ctx, &req).await?;
+        let picks: Vec<String> =
+            prefer_base(&found.results).into_iter().take(FILL_COUNT as usize).map(|h| h.id.clone()).collect();
+        if picks.len() < FILL_COUNT as usize {
+            return Err(ctx.fail(FailureReason::NoResults));
+        }
+        let verdict = steps::validate_fill(
+            ctx,
+            &ValidateFillRequest {
+                job: FillJob {
+                    role: q.role.clone(),
+                    city: q.city.clone(),
+                    state: q.state.clone(),
+                    count: FILL_COUNT,
+                    dates: Some(window.clone()),
+                },
+                worker_ids: picks.clone(),
+            },
+        )
+        .await?;
+        if !verdict.ok {
+            if !last_try && only_conflicts(&verdict.violations) {
+                ctx.fail(FailureReason::RecordConflict);
+                Counters::bump(&ctx.env.counters.surge_retries);
+                req.exclude_ids.extend(picks);
+                continue;
+            }
+            return Err(ctx.fail(FailureReason::ValidatorRejected));
+        }
+        let record = RecordRequest {
+            query: q.text.clone(),
+            role: q.role.clone(),
+            city: q.city.clone(),
+            state: q.state.clone(),
+            worker_ids: picks.clone(),
+            dates: Some(window.clone()),
+        };
+        match steps::record_playbook(ctx, &record).await? {
+            RecordOutcome::Accepted(_) => return Ok(()),
+            RecordOutcome::Rejected(violations) if !last_try && only_conflicts(&violations) => {
+                Counters::bump(&ctx.env.counters.surge_retries);
+                req.exclude_ids.extend(picks);
+            }
+            RecordOutcome::Rejected(_) => return Err(ctx.fail(FailureReason::RecordRejected)),
+        }
+    }
+    Err(ctx.fail(FailureReason::RecordRejected))
+}
+
+/// Filtered search → record the lowest-ranked worker r>0 → replay at the record's
+/// version → that worker must rank above r (or first).
+///
+/// Both searches use the playbook: the first ranking already includes boosts that
+/// other iterations recorded for similar queries, so the replay measures only this
+/// record's effect (with the playbook off at first, earlier boosts of other workers
+/// would surface in the replay and could push this worker down).
+pub async fn playbook_record_replay(ctx: &mut Ctx<'_>) -> Result<(), FailureReason> {
+    let q = ctx.env.mix.draw(&mut ctx.rng);
+    let mut req = filtered(&q);
+    req.use_playbook = true;
+    let cold = steps::search(ctx, &req).await?;
+    if cold.results.len() < 2 {
+        return Err(ctx.fail(FailureReason::NoResults));
+    }
+    // The lowest rank with room to climb: prefer a worker with no boost yet (one whose
+    // boost is already capped could not climb however often it is recorded), and skip
+    // ingester-created workers, which may vanish.
+    let lowest = |pred: &dyn Fn(&SearchHit) -> bool| (1..cold.results.len()).rev().find(|&r| pred(&cold.results[r]));
+    let rank = lowest(&|h| !is_ingest_id(&h.id) && h.playbook_boost <= 0.0)
+        .or_else(|| lowest(&|h| !is_ingest_id(&h.id)))
+        .unwrap_or(cold.results.len() - 1);
+    let id = cold.results[rank].id.clone();
+    let record = RecordRequest {
+        query: q.text.clone(),
+        role: q.role.clone(),
+        city: q.city.clone(),
+        state: q.state.clone(),
+        worker_ids: vec![id.clone()],
+        dates: None,
+    };
+    let version = match steps::record_playbook(ctx, &record).await? {
+        RecordOutcome::Accepted(resp) => resp.version,
+        RecordOutcome::Rejected(_) => return Err(ctx.fail(FailureReason::RecordRejected)),
+    };
+    req.min_version = Some(version);
+    let warm = steps::search(ctx, &req).await?;
+    match warm.results.iter().position(|h| h.id == id) {
+        Some(pos) if pos == 0 || pos < rank => Ok(()),
+        Some(_) | None => Err(ctx.fail(FailureReason::NotBoosted)),
+    }
+}

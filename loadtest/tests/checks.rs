@@ -1,0 +1,136 @@
+//! Every scenario check can fail: wrong answers from the fake fail with the right reason,
+//! right answers pass (so the checks are not vacuous).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use loadtest::arrival::ArrivalState;
+use loadtest::client::ApiClient;
+use loadtest::failure::FailureReason;
+use loadtest::queries::QueryMix;
+use loadtest::report::{IterationRecord, Outcome};
+use loadtest::scenarios::steps::{GET_WORKER, RECORD, SEARCH, VALIDATE_EMAIL, VALIDATE_FILL};
+use loadtest::scenarios::{run_iteration, Counters, IterationPlan, RunClock, ScenarioEnv, ScenarioKind};
+use tokio::time::Instant;
+
+use crate::fake::{corpus, FakeServer, Mode};
+
+fn env(url: &str, timeout: Duration) -> ScenarioEnv {
+    ScenarioEnv {
+        client: ApiClient::new(url, timeout).expect("client"),
+        mix: Arc::new(QueryMix::from_workers(&corpus()).expect("mix")),
+        k: 10,
+        clock: RunClock { start: Instant::now() },
+        counters: Counters::default(),
+        today: loadtest::dates::today(),
+        seed: 7,
+    }
+}
+
+async fn run_on(env: &ScenarioEnv, kind: ScenarioKind) -> IterationRecord {
+    run_iteration(
+        env,
+        IterationPlan { iteration: 1, scenario: kind, intended: Instant::now(), arrival: ArrivalState::Base },
+    )
+    .await
+}
+
+async fn run_one(mode: Mode, kind: ScenarioKind) -> (IterationRecord, ScenarioEnv) {
+    let fake = FakeServer::start(mode, None).await;
+    let env = env(&fake.url(), Duration::from_secs(1));
+    let rec = run_on(&env, kind).await;
+    (rec, env)
+}
+
+fn labels(rec: &IterationRecord) -> Vec<&'static str> {
+    rec.steps.iter().map(|s| s.step).collect()
+}
+
+#[tokio::test]
+async fn right_answers_pass_every_scenario() {
+    for kind in ScenarioKind::ALL {
+        let (rec, _) = run_one(Mode::Right, kind).await;
+        assert_eq!(rec.outcome, Outcome::Ok, "{kind}: {rec:?}");
+        assert!(rec.steps.iter().all(|s| s.ok && s.status == 200), "{kind}: {rec:?}");
+        assert!(rec.corrected_us() >= rec.uncorrected_us());
+    }
+}
+
+#[tokio::test]
+async fn step_sequences_match_the_workflows() {
+    let (rec, _) = run_one(Mode::Right, ScenarioKind::ColdSearchEmail).await;
+    assert_eq!(labels(&rec), [SEARCH, GET_WORKER, VALIDATE_EMAIL]);
+    let (rec, _) = run_one(Mode::Right, ScenarioKind::SurgeFillValidate).await;
+    assert_eq!(labels(&rec), [SEARCH, VALIDATE_FILL, RECORD]);
+    let (rec, _) = run_one(Mode::Right, ScenarioKind::RepeatCache).await;
+    assert_eq!(labels(&rec), [SEARCH; 5]);
+    let (rec, _) = run_one(Mode::Right, ScenarioKind::PlaybookRecordReplay).await;
+    assert_eq!(labels(&rec), [SEARCH, RECORD, SEARCH]);
+    // Step intended times chain: each step is due when the previous one ended.
+    for pair in rec.steps.windows(2) {
+        assert_eq!(pair[1].intended_ns, pair[0].end_ns);
+    }
+}
+
+#[tokio::test]
+async fn wrong_answers_fail_with_the_right_reason() {
+    use FailureReason as R;
+    use ScenarioKind as S;
+    let cases = [
+        (Mode::SwapOverlap, S::ProfileSwap, R::OverlapInSwap),
+        (Mode::TopkShuffle, S::RepeatCache, R::TopkChanged),
+        (Mode::RejectMessages, S::ColdSearchEmail, R::ValidatorRejected),
+        (Mode::RejectMessages, S::SmsValidate, R::ValidatorRejected),
+        (Mode::RejectFill, S::SurgeFillValidate, R::ValidatorRejected),
+        (Mode::ConflictAlways, S::SurgeFillValidate, R::RecordRejected),
+        (Mode::RecordReject, S::SurgeFillValidate, R::RecordRejected),
+        (Mode::RecordReject, S::PlaybookRecordReplay, R::RecordRejected),
+        (Mode::NoBoost, S::PlaybookRecordReplay, R::NotBoosted),
+        (Mode::EmptySearch, S::ColdSearchEmail, R::NoResults),
+        (Mode::EmptySearch, S::ProfileSwap, R::NoResults),
+        (Mode::EmptySearch, S::PlaybookRecordReplay, R::NoResults),
+        (Mode::Search500, S::RepeatCache, R::Http5xx),
+        (Mode::Worker404, S::SmsValidate, R::Http4xx),
+    ];
+    for (mode, kind, want) in cases {
+        let (rec, _) = run_one(mode, kind).await;
+        assert_eq!(rec.outcome, Outcome::Failed(want), "{mode:?} {kind}: {rec:?}");
+        let last = rec.steps.last().expect("a step ran");
+        assert!(!last.ok, "{mode:?} {kind}: the failing step is marked");
+        assert_eq!(last.failure, Some(want), "{mode:?} {kind}");
+    }
+}
+
+#[tokio::test]
+async fn surge_retries_once_after_a_booking_conflict() {
+    let (rec, env) = run_one(Mode::ConflictOnce, ScenarioKind::SurgeFillValidate).await;
+    assert_eq!(rec.outcome, Outcome::Ok, "{rec:?}");
+    assert_eq!(labels(&rec), [SEARCH, VALIDATE_FILL, RECORD, SEARCH, VALIDATE_FILL, RECORD]);
+    assert_eq!(rec.steps[2].failure, Some(FailureReason::RecordConflict));
+    assert_eq!(env.counters.surge_retries.load(Ordering::SeqCst), 1);
+    let (rec, _) = run_one(Mode::ConflictAlways, ScenarioKind::SurgeFillValidate).await;
+    assert_eq!(rec.steps.len(), 6, "exactly one retry: {rec:?}");
+}
+
+#[tokio::test]
+async fn topk_change_with_new_version_is_ingest_not_failure() {
+    let (rec, env) = run_one(Mode::TopkShuffleNewVersion, ScenarioKind::RepeatCache).await;
+    assert_eq!(rec.outcome, Outcome::Ok, "{rec:?}");
+    assert!(env.counters.changed_by_ingest.load(Ordering::SeqCst) >= 1);
+}
+
+#[tokio::test]
+async fn transport_failures_are_classified() {
+    let fake = FakeServer::start(Mode::SlowSearch, None).await;
+    let env = env(&fake.url(), Duration::from_millis(200));
+    let rec = run_on(&env, ScenarioKind::ProfileSwap).await;
+    assert_eq!(rec.outcome, Outcome::Failed(FailureReason::Timeout));
+    assert_eq!(rec.steps[0].status, 0);
+
+    // A port nobody listens on: bind, note the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("ephemeral port").port();
+    let env = self::env(&format!("http://127.0.0.1:{port}"), Duration::from_secs(1));
+    let rec = run_on(&env, ScenarioKind::ColdSearchEmail).await;
+    assert_eq!(rec.outcome, Outcome::Failed(FailureReason::Connect));
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the load harness: one test binary, one module per concern.
+
+mod arrival;
+mod checks;
+mod co;
+mod embedded;
+mod fake;
+mod parquet_io;
+mod runs;
+mod thresholds;

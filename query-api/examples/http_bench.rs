@@ -1,0 +1,125 @@
+//! Search over HTTP on loopback against the same searches in-process, in one run, and the
+//! playbook record → replay latency.
+//!
+//! `cargo run --release -p query-api --example http_bench -- [WORKERS] [SECONDS] [CONCURRENCY]`
+//! (defaults 100000, 20, 8). Needs `data/`; writes the corpus there if missing.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dataflow::engine::SearchQuery;
+use serde_json::json;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let secs: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(20);
+    let conc: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(8);
+    let path = PathBuf::from(format!("data/bench_workers_{n}.parquet"));
+    let corpus = dataflow::corpus::generate_corpus(n, 42);
+    if !path.exists() {
+        dataflow::corpus::write_workers(&path, &corpus).expect("write corpus");
+    }
+    let config = query_api::ServerConfig { corpus: Some(path), addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
+    let server = query_api::start(config).await.expect("start");
+    let engine = Arc::clone(server.engine());
+    println!("{} workers loaded in {:.1}s; waiting for the HNSW graph", engine.live_workers(), server.load_time().as_secs_f64());
+    let e = Arc::clone(&engine);
+    tokio::task::spawn_blocking(move || e.wait_indexed(Duration::from_secs(3_600))).await.unwrap();
+    let queries: Arc<Vec<String>> = Arc::new(
+        (0..2_000)
+            .map(|i| {
+                let w = &corpus[(i * 7_919) % corpus.len()];
+                format!("{} {} {}", w.role, w.city, w.skills.first().cloned().unwrap_or_default())
+            })
+            .collect(),
+    );
+
+    // In-process: `conc` blocking threads calling engine.search.
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut threads = Vec::new();
+    for t in 0..conc {
+        let (e, q, done) = (Arc::clone(&engine), Arc::clone(&queries), Arc::clone(&done));
+        threads.push(std::thread::spawn(move || {
+            let mut i = t * 97;
+            while Instant::now() < deadline {
+                let text = q[i % q.len()].clone();
+                e.search(&SearchQuery { text, k: 10, ..Default::default() }).expect("search");
+                done.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+            }
+        }));
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    let inproc = done.load(Ordering::Relaxed) as f64 / secs as f64;
+
+    // HTTP: `conc` tasks with a keep-alive client on loopback.
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/v1/search", server.addr());
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for t in 0..conc {
+        let (client, url, q, done) = (client.clone(), url.clone(), Arc::clone(&queries), Arc::clone(&done));
+        tasks.push(tokio::spawn(async move {
+            let mut i = t * 97;
+            while Instant::now() < deadline {
+                let r = client.post(&url).json(&json!({"query": q[i % q.len()], "k": 10})).send().await.expect("send");
+                assert!(r.status().is_success());
+                let _ = r.bytes().await;
+                done.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let http = done.load(Ordering::Relaxed) as f64 / secs as f64;
+    println!("search k=10, {conc} concurrent, {secs}s each: in-process {inproc:.0}/s, HTTP {http:.0}/s, HTTP/in-process = {:.2}", http / inproc);
+
+    // Record → replay: record one worker for a query, then search with use_playbook and
+    // min_version = the record's version; time from sending the record to the replay answer.
+    let base = format!("http://{}", server.addr());
+    let mut lat = Vec::new();
+    for i in 0..300 {
+        let w = &corpus[(i * 131) % n];
+        let q = format!("{} in {} #{i}", w.role, w.city);
+        let t = Instant::now();
+        let r: serde_json::Value = client
+            .post(format!("{base}/v1/playbooks/record"))
+            .json(&json!({"query": q, "role": w.role, "city": w.city, "state": w.state, "worker_ids": [w.id.0]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let v = r["version"].as_u64().expect("accepted");
+        let s = client
+            .post(format!("{base}/v1/search"))
+            .json(&json!({"query": q, "k": 10, "use_playbook": true, "min_version": v, "filters": {"role": w.role, "city": w.city}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(s.status().is_success());
+        let _ = s.bytes().await;
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!("playbook record -> replay (HTTP, sequential, 300 rounds): p50 {:.2} ms, p99 {:.2} ms", pct(&mut lat, 0.5), pct(&mut lat, 0.99));
+    server.shutdown().await;
+}
