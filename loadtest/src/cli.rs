@@ -123,7 +123,7 @@ pub struct Cli {
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
     /// How long to wait for the target to become ready.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub ready_timeout: Duration,
     /// Stop after this many iterations (started or dropped).
     #[arg(long)]

@@ -169,13 +169,15 @@ impl ApiClient {
         self.call(Method::POST, "/v1/playbooks/record", Some(req)).await
     }
 
-    /// `GET /health`: `Ok(())` on 2xx.
-    pub async fn health(&self) -> Result<(), CallError> {
+    /// `GET /health`: on 2xx, whether every index is settled (built and holding every
+    /// point; servers that don't report it count as settled).
+    pub async fn health(&self) -> Result<bool, CallError> {
         let resp =
             self.http.get(format!("{}/health", self.base)).send().await.map_err(|e| CallError::from_reqwest(&e))?;
         let status = resp.status().as_u16();
         if (200..300).contains(&status) {
-            Ok(())
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            Ok(body.get("indexes_settled").and_then(|v| v.as_bool()).unwrap_or(true))
         } else {
             Err(CallError::Status { status, body: ErrorBody::default() })
         }

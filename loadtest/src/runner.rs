@@ -122,7 +122,7 @@ impl RunConfig {
             k: 10,
             request_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(30),
-            ready_timeout: Duration::from_secs(300),
+            ready_timeout: Duration::from_secs(1_800),
             max_iterations: None,
             progress: false,
             stop_on_ctrl_c: false,
@@ -178,7 +178,9 @@ async fn wait_ready(client: &ApiClient, mix: Option<&QueryMix>, timeout: Duratio
     loop {
         last_error = match client.health().await {
             Err(e) => format!("GET /health: {e:?}"),
-            Ok(()) => match mix.and_then(|m| m.tuples().first()) {
+            // Load against an index still building its graph would measure exact scans.
+            Ok(false) => "indexes still building (GET /health: indexes_settled=false)".into(),
+            Ok(true) => match mix.and_then(|m| m.tuples().first()) {
                 None => return Ok(()),
                 Some(t) => {
                     let q = format!("{} {} {}", t.role, t.city, t.state);

@@ -20,6 +20,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
         "visible_version": s.visible_version,
         "lag_ms": s.lag_ms,
         "embedder": s.embedder,
+        "indexes_settled": s.workers_index.settled && s.playbook_index.settled,
     }))
 }
 
