@@ -41,7 +41,7 @@ pub struct HnswParams {
 
 impl Default for HnswParams {
     fn default() -> Self {
-        HnswParams { m: 16, ef_construction: 100, ef_search: 64, exact_filter_limit: 20_000 }
+        HnswParams { m: 16, ef_construction: 100, ef_search: 128, exact_filter_limit: 20_000 }
     }
 }
 
