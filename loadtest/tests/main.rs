@@ -5,6 +5,7 @@ mod checks;
 mod co;
 mod embedded;
 mod fake;
+mod notebooks;
 mod parquet_io;
 mod runs;
 mod thresholds;
