@@ -90,6 +90,9 @@ pub async fn surge_fill_validate(ctx: &mut Ctx<'_>) -> Result<(), FailureReason>
     Err(ctx.fail(FailureReason::RecordRejected))
 }
 
+/// Results looked at by the replay scenario.
+const REPLAY_DEPTH: usize = 50;
+
 /// Filtered search → record the lowest-ranked worker r>0 → replay at the record's
 /// version → that worker must rank above r (or first).
 ///
@@ -101,16 +104,20 @@ pub async fn playbook_record_replay(ctx: &mut Ctx<'_>) -> Result<(), FailureReas
     let q = ctx.env.mix.draw(&mut ctx.rng);
     let mut req = filtered(&q);
     req.use_playbook = true;
+    // Look past the top k: for a popular request every top worker may already carry a
+    // boost, and a worker can only climb over workers that rank above it without one.
+    req.k = req.k.max(REPLAY_DEPTH);
     let cold = steps::search(ctx, &req).await?;
     if cold.results.len() < 2 {
         return Err(ctx.fail(FailureReason::NoResults));
     }
-    // The lowest rank with room to climb: prefer a worker with no boost yet (one whose
-    // boost is already capped could not climb however often it is recorded), and skip
-    // ingester-created workers, which may vanish.
-    let lowest = |pred: &dyn Fn(&SearchHit) -> bool| (1..cold.results.len()).rev().find(|&r| pred(&cold.results[r]));
-    let rank = lowest(&|h| !is_ingest_id(&h.id) && h.playbook_boost <= 0.0)
-        .or_else(|| lowest(&|h| !is_ingest_id(&h.id)))
+    let free = |h: &SearchHit| !is_ingest_id(&h.id) && h.playbook_boost <= 0.0;
+    // The lowest-ranked unboosted worker that has another unboosted worker above it: its
+    // new boost must lift it over that one. Ingester-created workers may vanish: skip them.
+    let first_free = (0..cold.results.len()).find(|&r| free(&cold.results[r]));
+    let rank = first_free
+        .and_then(|f| (f + 1..cold.results.len()).rev().find(|&r| free(&cold.results[r])))
+        .or_else(|| (1..cold.results.len()).rev().find(|&r| !is_ingest_id(&cold.results[r].id)))
         .unwrap_or(cold.results.len() - 1);
     let id = cold.results[rank].id.clone();
     let record = RecordRequest {
