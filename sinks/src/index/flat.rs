@@ -121,7 +121,9 @@ impl FlatGraph {
 
     /// Bytes held by the links.
     pub fn memory_bytes(&self) -> usize {
-        self.layer0.capacity() * 4 + self.levels.capacity() + self.upper.values().map(|v| v.iter().map(|l| l.capacity() * 4 + 24).sum::<usize>()).sum::<usize>()
+        self.layer0.capacity() * 4
+            + self.levels.capacity()
+            + self.upper.values().map(|v| v.iter().map(|l| l.capacity() * 4 + 24).sum::<usize>()).sum::<usize>()
     }
 
     fn links(&self, slot: u32, level: usize) -> &[u32] {
@@ -173,9 +175,9 @@ impl FlatGraph {
         ep
     }
 
-    /// Beam search on `level` from `ep`; returns up to `ef` closest nodes (any node,
-    /// accepted or not), best first.
-    fn search_layer(&self, q: &[f32], store: &VectorStorage, ep: u32, ef: usize, level: usize) -> Vec<Cand> {
+    /// Run `f(epoch, marks)` with this thread's visited set, cleared in O(1) by bumping the
+    /// epoch (a full clear only when the epoch wraps).
+    fn with_visited<R>(&self, f: impl FnOnce(u32, &mut [u32]) -> R) -> R {
         VISITED.with(|v| {
             let (epoch, marks) = &mut *v.borrow_mut();
             *epoch = epoch.wrapping_add(1);
@@ -186,7 +188,14 @@ impl FlatGraph {
             if marks.len() < self.levels.len() {
                 marks.resize(self.levels.len(), 0);
             }
-            let e = *epoch;
+            f(*epoch, marks)
+        })
+    }
+
+    /// Beam search on `level` from `ep`; returns up to `ef` closest nodes (any node,
+    /// accepted or not), best first.
+    fn search_layer(&self, q: &[f32], store: &VectorStorage, ep: u32, ef: usize, level: usize) -> Vec<Cand> {
+        self.with_visited(|e, marks| {
             let mut cands = BinaryHeap::new();
             let mut best: BinaryHeap<std::cmp::Reverse<Cand>> = BinaryHeap::new();
             let s = dot(q, store.get(InternalId(ep)));
@@ -223,21 +232,18 @@ impl FlatGraph {
 
     /// Top-`k` nodes accepted by `accept`, best first. The beam keeps `ef` accepted
     /// candidates while the walk passes through rejected ones (dead or filtered).
-    pub fn search(&self, q: &[f32], store: &VectorStorage, k: usize, ef: usize, accept: &dyn Fn(u32) -> bool) -> Vec<(InternalId, f32)> {
+    pub fn search(
+        &self,
+        q: &[f32],
+        store: &VectorStorage,
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<(InternalId, f32)> {
         let Some(entry) = self.entry else { return Vec::new() };
         let ep = self.greedy(q, store, entry, self.max_level, 1);
         let ef = ef.max(k);
-        VISITED.with(|v| {
-            let (epoch, marks) = &mut *v.borrow_mut();
-            *epoch = epoch.wrapping_add(1);
-            if *epoch == 0 {
-                marks.fill(0);
-                *epoch = 1;
-            }
-            if marks.len() < self.levels.len() {
-                marks.resize(self.levels.len(), 0);
-            }
-            let e = *epoch;
+        self.with_visited(|e, marks| {
             let mut cands = BinaryHeap::new();
             // `found` holds accepted nodes only; the walk stops when the best unexplored
             // candidate is worse than the ef-th accepted node.
@@ -332,7 +338,8 @@ impl FlatGraph {
                 list.push(slot);
                 if list.len() > cap {
                     let base = store.get(InternalId(n));
-                    let mut scored: Vec<Cand> = list.iter().map(|&x| Cand(dot(base, store.get(InternalId(x))), x)).collect();
+                    let mut scored: Vec<Cand> =
+                        list.iter().map(|&x| Cand(dot(base, store.get(InternalId(x))), x)).collect();
                     scored.sort_by(|a, b| b.cmp(a));
                     list = select_diverse(&scored, cap, store);
                 }
