@@ -18,7 +18,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
 }
@@ -99,7 +101,11 @@ fn main() {
         lat.push(s.elapsed().as_secs_f64() * 1e3);
     }
     lat.sort_by(f64::total_cmp);
-    println!("engine search (embed + cache + index + decorate): p50 {:.3} ms, p99 {:.3} ms", pct(&lat, 0.5), pct(&lat, 0.99));
+    println!(
+        "engine search (embed + cache + index + decorate): p50 {:.3} ms, p99 {:.3} ms",
+        pct(&lat, 0.5),
+        pct(&lat, 0.99)
+    );
 
     // Live upserts: 20k single-record writes, each at its own version.
     let mut updates = generate_corpus(20_000, 7);
@@ -129,7 +135,12 @@ fn main() {
         std::thread::sleep(Duration::from_millis(1));
     }
     vis.sort_by(f64::total_cmp);
-    println!("write -> visible (1 writer, paced): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", pct(&vis, 0.5), pct(&vis, 0.99), vis[vis.len() - 1]);
+    println!(
+        "write -> visible (1 writer, paced): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        pct(&vis, 0.5),
+        pct(&vis, 0.99),
+        vis[vis.len() - 1]
+    );
     println!("RSS at end: {:.0} MB", rss_mb());
     engine.shutdown();
 }

@@ -11,6 +11,9 @@ pub type Version = u64;
 
 /// A change to one worker.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+// Ops travel by value through timely containers; boxing the record would add an
+// allocation per write for a smaller delete variant that is rare.
+#[allow(clippy::large_enum_variant)]
 pub enum WorkerOp {
     /// Insert or replace; applied only if its `updated_at` is not older than the current one.
     Upsert(WorkerRecord),
@@ -57,6 +60,11 @@ pub struct PlaybookRecord {
     pub job: FillJob,
     /// Workers placed.
     pub worker_ids: Vec<WorkerId>,
+    /// Set only when recovery re-enters a record that a snapshot says was accepted: the fill
+    /// validator then accepts it without re-checking (its placements are still registered),
+    /// because the worker history it was checked against is gone from the restored state.
+    #[serde(default)]
+    pub restored: bool,
 }
 
 impl PlaybookRecord {
@@ -64,6 +72,23 @@ impl PlaybookRecord {
     pub fn dates(&self) -> Option<DateRange> {
         self.job.dates
     }
+}
+
+/// What one version carries into the dataflow, and the record type of the write-ahead log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Input {
+    /// Worker upserts and deletes, all at one version.
+    Workers(Vec<WorkerOp>),
+    /// One playbook record for the fill validator.
+    Record(PlaybookRecord),
+    /// A snapshot being restored at start: its workers (as upserts), its delete stamps (as
+    /// deletes) and its accepted records (marked `restored`). Never written to the log.
+    Restore {
+        /// Upserts of the snapshot's live workers, then deletes of its tombstones.
+        ops: Vec<WorkerOp>,
+        /// The snapshot's accepted playbook records.
+        records: Vec<PlaybookRecord>,
+    },
 }
 
 /// Why a write was refused by the validate operator, readable back from the engine.

@@ -4,6 +4,7 @@ use thiserror::Error;
 
 use crate::corpus::CorpusError;
 use crate::embed::EmbedError;
+use crate::engine::durable::StorageError;
 
 /// Errors raised by the engine.
 #[derive(Debug, Error)]
@@ -35,6 +36,17 @@ pub enum DataflowError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Durable storage failed: a write could not be logged (disk full, permission denied,
+    /// read-only or missing directory, failed fsync), or a snapshot or the log could not be
+    /// read or written. Writes are refused; reads keep being served.
+    #[error("storage unavailable while {action}: {source}")]
+    Storage {
+        /// What the engine was doing.
+        action: String,
+        /// The underlying fault.
+        #[source]
+        source: StorageError,
+    },
     /// Timely could not start its workers.
     #[error("could not start the dataflow: {reason}")]
     Start {
@@ -47,6 +59,13 @@ impl DataflowError {
     /// An invalid search field.
     pub fn search(field: &'static str, reason: impl Into<String>) -> Self {
         DataflowError::InvalidSearch { field, reason: reason.into() }
+    }
+}
+
+impl DataflowError {
+    /// A storage fault while doing `action`.
+    pub fn storage(action: impl Into<String>, source: impl Into<StorageError>) -> Self {
+        DataflowError::Storage { action: action.into(), source: source.into() }
     }
 }
 

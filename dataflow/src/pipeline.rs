@@ -7,6 +7,9 @@
 //!                  └──────────────────────────────────┴ ValidateFills ─ sink (playbook index)
 //! ```
 //! Every sink's output is probed together: the probe's frontier is the visible version.
+//!
+//! A durable engine also tracks delete stamps (`TrackTombstones`, off the accepted ops, into
+//! its own sink) so a snapshot can carry them; see [`crate::engine::durable`].
 
 use std::sync::Arc;
 
@@ -16,6 +19,7 @@ use timely::dataflow::operators::Probe;
 use timely::dataflow::Stream;
 
 use crate::commands::{PlaybookRecord, Version, WorkerOp};
+use crate::engine::durable::TrackTombstones;
 use crate::engine::state::EngineState;
 use crate::operators::fills::FillIn;
 use crate::operators::upsert::{claims_of, UpsertIn, UpsertOut, WorkerChange};
@@ -27,14 +31,20 @@ pub struct Outputs<'s> {
     pub changes: Stream<'s, Version, Vec<WorkerChange>>,
 }
 
-/// Build the pipeline in `scope` from its two inputs; sinks write into `state`.
+/// Build the pipeline in `scope` from its two inputs; sinks write into `state`. With
+/// `track_tombstones`, delete stamps are maintained in `state.tombstones` too.
 pub fn build<'s>(
     ops: Stream<'s, Version, Vec<(WorkerOp, Version)>>,
     records: Stream<'s, Version, Vec<PlaybookRecord>>,
     state: Arc<EngineState>,
     probe: &ProbeHandle<Version>,
+    track_tombstones: bool,
 ) -> Outputs<'s> {
     let (accepted, dead) = ops.validate();
+    let tombstones_done = track_tombstones.then(|| {
+        let s = Arc::clone(&state);
+        accepted.clone().track_tombstones().index_sink("TombstoneSink", move |_t, changes| s.apply_tombstones(changes))
+    });
 
     let claims: Stream<'s, Version, Vec<UpsertIn>> = records.clone().flat_map(|r| claims_of(&r).collect::<Vec<_>>());
     let ops_in: Stream<'s, Version, Vec<UpsertIn>> = accepted.map(|(op, _t)| UpsertIn::Op(op));
@@ -62,6 +72,10 @@ pub fn build<'s>(
     let s = state;
     let fills_done = fills.index_sink("PlaybookSink", move |t, outcomes| s.apply_outcomes(t, outcomes));
 
-    workers_done.concat(fills_done).concat(dead_done).probe_with(probe);
+    let mut done = workers_done.concat(fills_done).concat(dead_done);
+    if let Some(t) = tombstones_done {
+        done = done.concat(t);
+    }
+    done.probe_with(probe);
     Outputs { changes }
 }

@@ -206,3 +206,31 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+#[test]
+fn many_concurrent_writers_never_move_the_input_backwards() {
+    // Regression: a write stamped just after the feeder claimed its floor could be drained
+    // before the feeder advanced its inputs to that floor, which panicked the worker.
+    let e = std::sync::Arc::new(engine(2));
+    let base = dataflow::corpus::generate_workers(800, 4);
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let e = std::sync::Arc::clone(&e);
+            let mine: Vec<WorkerRecord> = base[t * 100..(t + 1) * 100].to_vec();
+            std::thread::spawn(move || {
+                let mut last = 0;
+                for round in 0..20 {
+                    for w in &mine {
+                        let mut w = w.clone();
+                        w.updated_at += round;
+                        last = e.upsert_workers(vec![w]).unwrap();
+                    }
+                }
+                last
+            })
+        })
+        .collect();
+    let last = handles.into_iter().map(|h| h.join().unwrap()).max().unwrap();
+    assert!(e.wait_visible_blocking(last, WAIT), "the dataflow stopped making progress");
+    assert_eq!(e.live_workers(), 800);
+}

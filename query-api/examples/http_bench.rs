@@ -31,10 +31,15 @@ async fn main() {
     if !path.exists() {
         dataflow::corpus::write_workers(&path, &corpus).expect("write corpus");
     }
-    let config = query_api::ServerConfig { corpus: Some(path), addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
+    let config =
+        query_api::ServerConfig { corpus: Some(path), addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
     let server = query_api::start(config).await.expect("start");
     let engine = Arc::clone(server.engine());
-    println!("{} workers loaded in {:.1}s; waiting for the HNSW graph", engine.live_workers(), server.load_time().as_secs_f64());
+    println!(
+        "{} workers loaded in {:.1}s; waiting for the HNSW graph",
+        engine.live_workers(),
+        server.load_time().as_secs_f64()
+    );
     let e = Arc::clone(&engine);
     tokio::task::spawn_blocking(move || e.wait_indexed(Duration::from_secs(3_600))).await.unwrap();
     let queries: Arc<Vec<String>> = Arc::new(
@@ -120,6 +125,10 @@ async fn main() {
         let _ = s.bytes().await;
         lat.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    println!("playbook record -> replay (HTTP, sequential, 300 rounds): p50 {:.2} ms, p99 {:.2} ms", pct(&mut lat, 0.5), pct(&mut lat, 0.99));
+    println!(
+        "playbook record -> replay (HTTP, sequential, 300 rounds): p50 {:.2} ms, p99 {:.2} ms",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99)
+    );
     server.shutdown().await;
 }

@@ -51,6 +51,9 @@ pub enum ApiError {
     TooLarge,
     /// The engine is stopping.
     Unavailable,
+    /// A write could not be made durable (disk full, permission denied, read-only data
+    /// directory, failed fsync); reads are still served.
+    StorageUnavailable(String),
     /// A bug or an unexpected failure: logged, never detailed to the client.
     Internal(String),
 }
@@ -107,6 +110,9 @@ impl ApiError {
             ApiError::Unavailable => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None, "the engine is shutting down".into(), &[])
             }
+            ApiError::StorageUnavailable(message) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", None, message.clone(), &[])
+            }
             ApiError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", None, "internal error".into(), &[])
             }
@@ -130,12 +136,17 @@ impl From<DataflowError> for ApiError {
         match e {
             DataflowError::InvalidSearch { field, reason } => ApiError::bad(field, reason),
             DataflowError::Stopped => ApiError::Unavailable,
+            e @ DataflowError::Storage { .. } => {
+                tracing::error!(error = %e, "write refused: storage unavailable");
+                ApiError::StorageUnavailable(format!("the write was not made durable and is not applied: {e}"))
+            }
             DataflowError::Sink(s) => ApiError::bad("query", s.to_string()),
+            // `_`: the enum is non-exhaustive; anything new is a server-side failure.
             other @ (DataflowError::Corpus(_)
             | DataflowError::Embed(_)
             | DataflowError::Config { .. }
-            | DataflowError::Start { .. }) => ApiError::Internal(other.to_string()),
-            other => ApiError::Internal(other.to_string()),
+            | DataflowError::Start { .. }
+            | _) => ApiError::Internal(other.to_string()),
         }
     }
 }
@@ -158,7 +169,9 @@ impl From<JsonRejection> for ApiError {
                 message: "expected `Content-Type: application/json`".into(),
             },
             _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
-            _ => ApiError::BadRequest { code: "invalid_body", field: None, message: r.body_text() },
+            JsonRejection::BytesRejection(_) | _ => {
+                ApiError::BadRequest { code: "invalid_body", field: None, message: r.body_text() }
+            }
         }
     }
 }

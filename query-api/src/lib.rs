@@ -53,6 +53,7 @@ pub fn app(state: AppState) -> Router {
     let reads = Router::new()
         .route("/v1/search", post(routes::search::search))
         .route("/v1/workers/{id}", get(routes::workers::get))
+        .route("/v1/playbooks/{id}", get(routes::playbooks::get))
         .route("/v1/dead-letters", get(routes::workers::dead_letters))
         .route("/v1/validate/email", post(routes::validate::email))
         .route("/v1/validate/fill", post(routes::validate::fill))

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dataflow::engine::durable::DurabilityConfig;
 use dataflow::engine::{Engine, EngineConfig};
+use dataflow::wal::{FsyncPolicy, DEFAULT_SEGMENT_BYTES};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -20,12 +22,23 @@ pub struct ServerConfig {
     pub corpus: Option<PathBuf>,
     /// Listen address (port 0 picks a free one).
     pub addr: SocketAddr,
-    /// Where durable state goes.
+    /// Where durable state goes: the write-ahead log in `data_dir/wal`, snapshots in
+    /// `data_dir/snapshots`. A directory holding a snapshot is recovered at start and the
+    /// corpus is not loaded again.
     pub data_dir: PathBuf,
     /// Required on write routes when set.
     pub api_key: Option<String>,
-    /// Engine settings.
+    /// Engine settings (its `durability` is set from `data_dir` and the fields below).
     pub engine: EngineConfig,
+    /// When log appends are fsynced (`Always`: group commit, a write is acknowledged after an
+    /// fsync that covers it).
+    pub fsync: FsyncPolicy,
+    /// Snapshot at least this often while writes arrive (`None`: not by time).
+    pub snapshot_interval: Option<Duration>,
+    /// Snapshot after this many acknowledged writes (`None`: not by count).
+    pub snapshot_every_writes: Option<u64>,
+    /// Write-ahead log segment size in bytes.
+    pub wal_segment_bytes: u64,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +49,10 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("data"),
             api_key: None,
             engine: EngineConfig::default(),
+            fsync: FsyncPolicy::Always,
+            snapshot_interval: Some(Duration::from_secs(300)),
+            snapshot_every_writes: Some(100_000),
+            wal_segment_bytes: DEFAULT_SEGMENT_BYTES,
         }
     }
 }
@@ -91,20 +108,23 @@ impl ServerHandle {
         self.load
     }
 
-    /// Stop accepting, drain in-flight requests, stop the engine.
+    /// Stop accepting, drain in-flight requests, stop the engine (which flushes the log and
+    /// writes a final snapshot).
     pub async fn shutdown(mut self) {
         self.stop_serving().await;
         let engine = Arc::clone(&self.engine);
         let _ = tokio::task::spawn_blocking(move || engine.shutdown()).await;
     }
 
-    /// Resolve when the server task ends (e.g. after a signal).
+    /// Resolve when the server task ends (after SIGTERM or ctrl-c: no new connections,
+    /// in-flight requests drained), then stop the engine: log flushed, final snapshot.
     pub async fn wait(mut self) {
         if let Some(t) = self.task.take() {
             let _ = t.await;
         }
         let engine = Arc::clone(&self.engine);
         let _ = tokio::task::spawn_blocking(move || engine.shutdown()).await;
+        tracing::info!("shut down cleanly");
     }
 
     async fn stop_serving(&mut self) {
@@ -117,15 +137,33 @@ impl ServerHandle {
     }
 }
 
-/// Start the engine, load the corpus through the dataflow, bind and serve.
+/// Start the engine (recovering `data_dir`), load the corpus through the dataflow if the data
+/// directory holds no snapshot yet, bind and serve.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
     let started = Instant::now();
-    let ecfg = config.engine.clone();
+    let mut ecfg = config.engine.clone();
+    ecfg.durability = Some(DurabilityConfig {
+        fsync: config.fsync,
+        snapshot_interval: config.snapshot_interval,
+        snapshot_every_writes: config.snapshot_every_writes,
+        segment_bytes: config.wal_segment_bytes,
+        ..DurabilityConfig::new(config.data_dir.clone())
+    });
     let engine = tokio::task::spawn_blocking(move || Engine::start(ecfg))
         .await
         .map_err(|e| StartError::Task(e.to_string()))??;
     let engine = Arc::new(engine);
-    if let Some(path) = config.corpus.clone() {
+    // The first snapshot marks the initial load complete: until one exists, a start (e.g.
+    // after a crash mid-load) loads the corpus again; newest-wins makes that idempotent.
+    let seeded = engine.recovery().is_some_and(|r| r.snapshot_version.is_some());
+    let corpus = match config.corpus.clone() {
+        Some(path) if seeded => {
+            tracing::info!(corpus = %path.display(), "the data directory holds a snapshot; the corpus is not loaded again");
+            None
+        }
+        other => other,
+    };
+    if let Some(path) = corpus {
         let e = Arc::clone(&engine);
         let last = tokio::task::spawn_blocking(move || -> Result<u64, StartError> {
             let mut last = 0;
@@ -145,6 +183,10 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
             secs = started.elapsed().as_secs_f64(),
             "corpus loaded and searchable"
         );
+    }
+    if !seeded {
+        let e = Arc::clone(&engine);
+        tokio::task::spawn_blocking(move || e.checkpoint()).await.map_err(|e| StartError::Task(e.to_string()))??;
     }
     let load = started.elapsed();
     let listener =

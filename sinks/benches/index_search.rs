@@ -66,7 +66,8 @@ fn insert(c: &mut Criterion) {
             let mut cfg = CollectionConfig::new(DIM);
             cfg.hnsw_threshold = usize::MAX;
             let col = VectorCollection::new("bench", cfg).unwrap();
-            let ups = vs.iter().enumerate().map(|(i, v)| PointUpdate::upsert(format!("p{i}"), v.clone(), vec![])).collect();
+            let ups =
+                vs.iter().enumerate().map(|(i, v)| PointUpdate::upsert(format!("p{i}"), v.clone(), vec![])).collect();
             black_box(col.apply(ups, 1))
         })
     });

@@ -13,23 +13,28 @@
 //! sequencer, so a version below the floor can never be issued later — and because the
 //! floor follows the wall clock, every process's inputs advance together, which is what
 //! lets the same dataflow run on several processes with one notion of "visible".
+//!
+//! With [`EngineConfig::durability`] set, every write is logged before it is acknowledged
+//! and the state is snapshotted and recovered at start; [`durable`] explains how that keeps
+//! version order while concurrent writers share fsyncs.
 
+pub mod durable;
 pub mod search;
 pub mod state;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use sinks::{CollectionConfig, CollectionStats, VectorCollection};
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
-use timely::dataflow::operators::Input;
+use timely::dataflow::operators::Input as _;
 use timely::WorkerConfig;
 
-use crate::commands::{DeadLetter, PlaybookRecord, RecordId, Version, WorkerOp};
+use crate::commands::{DeadLetter, Input, PlaybookRecord, RecordId, Version, WorkerOp};
 use crate::embed::cache::{CacheStats, QueryCache};
 use crate::embed::hashing::HashingEmbedder;
 use crate::embed::Embedder;
@@ -37,7 +42,9 @@ use crate::error::{DataflowError, Result};
 use crate::record::{WorkerId, WorkerRecord};
 use crate::validators::fill::{validate_fill, FillJob};
 use crate::validators::Violation;
-use state::{EngineState, RecordOutcome};
+use crate::wal::{Wal, WalError};
+use durable::{Durability, DurabilityConfig, DurabilityStats, RecoveryInfo, StorageError};
+use state::{EngineState, PlaybookEntry, RecordOutcome};
 
 pub use search::{Filters, SearchHit, SearchOutcome, SearchQuery};
 
@@ -58,6 +65,8 @@ pub struct EngineConfig {
     pub channel_capacity: usize,
     /// Query-embedding cache entries.
     pub query_cache: usize,
+    /// Log writes, snapshot and recover in this directory; `None` keeps everything in memory.
+    pub durability: Option<DurabilityConfig>,
 }
 
 impl Default for EngineConfig {
@@ -72,13 +81,18 @@ impl Default for EngineConfig {
             playbook_index,
             channel_capacity: 4_096,
             query_cache: 10_000,
+            durability: None,
         }
     }
 }
 
 impl std::fmt::Debug for EngineConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineConfig").field("threads", &self.threads).field("dim", &self.dim).finish_non_exhaustive()
+        f.debug_struct("EngineConfig")
+            .field("threads", &self.threads)
+            .field("dim", &self.dim)
+            .field("durability", &self.durability)
+            .finish_non_exhaustive()
     }
 }
 
@@ -104,14 +118,56 @@ pub struct EngineStats {
     pub embedder: String,
 }
 
-enum Command {
-    Workers(Vec<WorkerOp>, Version),
-    Record(PlaybookRecord, Version),
+/// One version's input on its way to the feeder.
+struct Command {
+    version: Version,
+    input: Input,
+}
+
+/// A version whose log append has been started, until it is released to the feeder.
+enum Pending {
+    /// The append is running.
+    Appending,
+    /// Durable; released once every lower version is resolved.
+    Durable(Input),
+    /// The append failed; the version is skipped.
+    Failed,
 }
 
 struct Sequencer {
+    /// The last version issued.
     last: Version,
+    /// Versions below this can no longer be issued (the feeder's inputs are past them).
     floor: Version,
+    /// Issued versions not yet handed to the feeder, in version order (durable engines).
+    pending: BTreeMap<Version, Pending>,
+    /// A snapshot is taking its cut: no new versions until it is done.
+    paused: bool,
+    /// Shutting down: no new versions at all.
+    closed: bool,
+    /// The feeder is stopping: resolved versions are no longer handed to it.
+    sealed: bool,
+    /// The lowest version whose log append failed (the log is poisoned from there on).
+    failed_at: Option<Version>,
+}
+
+impl Sequencer {
+    fn new(last: Version) -> Self {
+        Sequencer {
+            last,
+            floor: 0,
+            pending: BTreeMap::new(),
+            paused: false,
+            closed: false,
+            sealed: false,
+            failed_at: None,
+        }
+    }
+
+    /// Every version at or below this has been handed to the feeder (or abandoned).
+    fn released_through(&self) -> Version {
+        self.pending.first_key_value().map_or(self.last, |(v, _)| v.saturating_sub(1))
+    }
 }
 
 /// Microseconds since the Unix epoch.
@@ -119,48 +175,227 @@ pub fn now_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
+/// Whether a log error leaves the log unusable (so later writes must not be acknowledged).
+fn poisons(e: &WalError) -> bool {
+    !matches!(e, WalError::Encode { .. } | WalError::RecordTooLarge { .. })
+}
+
 struct Shared {
     seq: Mutex<Sequencer>,
+    /// Signalled whenever pending versions are released.
+    released: Condvar,
     tx: Sender<Command>,
     rx: Receiver<Command>,
+    /// Channel slots: issued-but-unreleased versions plus queued commands never exceed it.
+    capacity: usize,
     visible: tokio::sync::watch::Sender<Version>,
     feeder: Mutex<Option<std::thread::Thread>>,
     shutdown: AtomicBool,
+    /// The write-ahead log of a durable engine.
+    wal: Option<Wal<Input>>,
+    /// Acknowledged logged writes.
+    logged: AtomicU64,
 }
 
 impl Shared {
-    /// Stamp and enqueue a command; waits (without holding the sequencer) while the
-    /// channel is full, so the feeding worker can always claim its floor.
-    fn submit(&self, make: impl FnOnce(Version) -> Command) -> Result<Version> {
+    /// Stamp and enqueue an input; with `log` (and a log), append it to the log first and
+    /// return only once it is durable and acknowledged (see [`durable`]). Waits (without
+    /// holding the sequencer) while the channel is full or a snapshot takes its cut, so the
+    /// feeding worker can always claim its floor. Unlogged submits of a durable engine
+    /// (recovery's replay) bypass the pending set, so they must not overlap logged ones.
+    fn submit(&self, make: impl FnOnce(Version) -> Input, log: bool) -> Result<Version> {
+        let wal = if log { self.wal.as_ref() } else { None };
         let mut make = Some(make);
-        loop {
-            if self.shutdown.load(Ordering::Acquire) {
-                return Err(DataflowError::Stopped);
-            }
+        let (version, input) = loop {
             {
                 let mut s = self.seq.lock();
-                if !self.tx.is_full() {
+                if s.closed {
+                    return Err(DataflowError::Stopped);
+                }
+                if !s.paused && self.tx.len() + s.pending.len() < self.capacity {
                     let v = (s.last + 1).max(now_micros()).max(s.floor);
                     s.last = v;
-                    let cmd = (make.take().expect("make is used once"))(v);
-                    self.tx.try_send(cmd).map_err(|_| DataflowError::Stopped)?;
-                    drop(s);
-                    if let Some(t) = self.feeder.lock().as_ref() {
-                        t.unpark();
+                    let input = (make.take().ok_or(DataflowError::Stopped)?)(v);
+                    if wal.is_none() {
+                        self.tx.try_send(Command { version: v, input }).map_err(|_| DataflowError::Stopped)?;
+                        drop(s);
+                        self.unpark_feeder();
+                        return Ok(v);
                     }
-                    return Ok(v);
+                    s.pending.insert(v, Pending::Appending);
+                    break (v, input);
                 }
             }
             std::thread::sleep(Duration::from_micros(200));
+        };
+        let Some(wal) = wal else { return Err(DataflowError::Stopped) };
+        // Outside the sequencer lock: concurrent writers share one write and one fsync.
+        let appended = wal.append(version, &input);
+        let mut s = self.seq.lock();
+        let own_error = match appended {
+            Ok(()) => {
+                s.pending.insert(version, Pending::Durable(input));
+                None
+            }
+            Err(e) => {
+                if poisons(&e) {
+                    s.failed_at = Some(s.failed_at.map_or(version, |f| f.min(version)));
+                }
+                s.pending.insert(version, Pending::Failed);
+                Some(e)
+            }
+        };
+        let released = self.release(&mut s);
+        // Acknowledge only once every lower version is resolved: the acknowledged writes are
+        // then exactly what the dataflow has seen, a version-order prefix of the log.
+        while s.pending.contains_key(&version) {
+            self.released.wait(&mut s);
+        }
+        let failed_below = s.failed_at.filter(|f| *f < version);
+        drop(s);
+        if released {
+            self.unpark_feeder();
+        }
+        match (own_error, failed_below) {
+            (Some(e), _) => Err(DataflowError::storage("appending to the write-ahead log", e)),
+            (None, Some(f)) => Err(DataflowError::storage(
+                "appending to the write-ahead log",
+                StorageError::EarlierWriteFailed { version: f },
+            )),
+            (None, None) => {
+                self.logged.fetch_add(1, Ordering::Relaxed);
+                Ok(version)
+            }
         }
     }
 
-    /// The lowest version that can still be issued; everything below is in the channel.
+    /// Hand the resolved versions at the front of the pending set to the feeder, in order.
+    /// Returns whether any command was sent.
+    fn release(&self, s: &mut Sequencer) -> bool {
+        let (sealed, failed_at) = (s.sealed, s.failed_at);
+        let mut sent = false;
+        let mut popped = false;
+        while let Some(entry) = s.pending.first_entry() {
+            if matches!(entry.get(), Pending::Appending) {
+                break;
+            }
+            let (version, pending) = entry.remove_entry();
+            popped = true;
+            let Pending::Durable(input) = pending else { continue };
+            // Above a failed append nothing is applied: its replay could differ.
+            if sealed || failed_at.is_some_and(|f| f < version) {
+                continue;
+            }
+            // The slot was reserved when the version was issued, so the channel has room.
+            if self.tx.try_send(Command { version, input }).is_err() {
+                tracing::error!(version, "the feeder channel refused a released write");
+            } else {
+                sent = true;
+            }
+        }
+        if popped {
+            self.released.notify_all();
+        }
+        sent
+    }
+
+    fn unpark_feeder(&self) {
+        if let Some(t) = self.feeder.lock().as_ref() {
+            t.unpark();
+        }
+    }
+
+    /// The lowest version that can still be handed to the feeder; everything below is in the
+    /// channel (or abandoned).
     fn claim_floor(&self) -> Version {
         let mut s = self.seq.lock();
-        let f = (s.last + 1).max(now_micros()).max(s.floor);
+        let f = match s.pending.first_key_value() {
+            // An issued version is not in the channel yet: the inputs must not pass it.
+            Some((&p, _)) => p.max(s.floor),
+            None => (s.last + 1).max(now_micros()).max(s.floor),
+        };
         s.floor = f;
         f
+    }
+
+    /// The last version issued.
+    fn last_issued(&self) -> Version {
+        self.seq.lock().last
+    }
+
+    fn logged_writes(&self) -> u64 {
+        self.logged.load(Ordering::Relaxed)
+    }
+
+    fn visible(&self) -> Version {
+        *self.visible.borrow()
+    }
+
+    fn wait_visible_blocking(&self, version: Version, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.visible() < version {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        true
+    }
+
+    /// Stop issuing versions, wait until every issued one is applied (or abandoned), run
+    /// `f(last issued)` on the quiet state, and resume.
+    fn with_quiesced<T>(&self, timeout: Duration, f: impl FnOnce(Version) -> T) -> Result<T> {
+        {
+            let mut s = self.seq.lock();
+            if s.closed {
+                return Err(DataflowError::Stopped);
+            }
+            s.paused = true;
+        }
+        struct Resume<'a>(&'a Shared);
+        impl Drop for Resume<'_> {
+            fn drop(&mut self) {
+                self.0.seq.lock().paused = false;
+            }
+        }
+        let _resume = Resume(self);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (idle, last) = {
+                let s = self.seq.lock();
+                (s.pending.is_empty(), s.last)
+            };
+            if idle && self.visible() >= last {
+                return Ok(f(last));
+            }
+            if Instant::now() >= deadline {
+                return Err(DataflowError::storage("taking a snapshot", StorageError::Stalled(timeout)));
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
+    /// Refuse new writes, give in-flight logged writes up to `timeout` to resolve, and stop
+    /// handing anything more to the feeder. Returns the version through which everything
+    /// acknowledged has been handed to the feeder.
+    fn close(&self, timeout: Duration) -> Version {
+        self.seq.lock().closed = true;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut s = self.seq.lock();
+            if s.pending.is_empty() || Instant::now() >= deadline {
+                if !s.pending.is_empty() {
+                    tracing::warn!(
+                        pending = s.pending.len(),
+                        "shutdown: log appends still running; they stay in the log for the next start"
+                    );
+                }
+                s.sealed = true;
+                return s.released_through();
+            }
+            drop(s);
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 
@@ -172,10 +407,15 @@ pub struct Engine {
     records: AtomicU64,
     guards: Mutex<Option<timely::communication::WorkerGuards<()>>>,
     started: Instant,
+    durable: Option<Arc<Durability>>,
+    stopped: AtomicBool,
 }
 
 impl Engine {
-    /// Start the timely workers and the pipeline.
+    /// Start the timely workers and the pipeline. With [`EngineConfig::durability`], first
+    /// recover: load the latest snapshot, replay the log behind it, and return once all of it
+    /// is visible (errors are [`DataflowError::Storage`]: unreadable files, a corrupt log
+    /// before its last segment, a snapshot of another schema).
     pub fn start(config: EngineConfig) -> Result<Engine> {
         if config.threads == 0 || config.threads > 64 {
             return Err(DataflowError::Config { reason: format!("threads must be in 1..=64, got {}", config.threads) });
@@ -194,36 +434,61 @@ impl Engine {
             workers: RwLock::new(HashMap::new()),
             playbook: RwLock::new(HashMap::new()),
             outcomes: RwLock::new(HashMap::new()),
+            tombstones: RwLock::new(HashMap::new()),
+            query_workers: RwLock::new(HashMap::new()),
             placements: RwLock::new(HashMap::new()),
             dead_letters: Mutex::new(VecDeque::new()),
             dead_letter_total: AtomicU64::new(0),
             embedder,
         });
-        let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity.max(1));
+        // Read the files before any thread starts, so a bad data directory fails fast.
+        let (wal, opened) = match config.durability.as_ref().map(durable::open).transpose()? {
+            Some((wal, opened)) => (Some(wal), Some(opened)),
+            None => (None, None),
+        };
+        let seed = opened.as_ref().map_or(0, |o| o.max_version());
+        let capacity = config.channel_capacity.max(1);
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
         let (visible, _) = tokio::sync::watch::channel(0);
         let shared = Arc::new(Shared {
-            seq: Mutex::new(Sequencer { last: 0, floor: 0 }),
+            // Versions after a restart exceed every version ever issued before.
+            seq: Mutex::new(Sequencer::new(seed)),
+            released: Condvar::new(),
             tx,
             rx,
+            capacity,
             visible,
             feeder: Mutex::new(None),
             shutdown: AtomicBool::new(false),
+            wal,
+            logged: AtomicU64::new(0),
         });
+        let track_tombstones = config.durability.is_some();
         let timely_config = timely::Config {
             communication: timely::CommunicationConfig::Process(config.threads),
             worker: WorkerConfig::default(),
         };
         let (s, st) = (Arc::clone(&shared), Arc::clone(&state));
-        let guards = timely::execute(timely_config, move |worker| run_worker(worker, &s, &st))
+        let guards = timely::execute(timely_config, move |worker| run_worker(worker, &s, &st, track_tombstones))
             .map_err(|reason| DataflowError::Start { reason })?;
-        Ok(Engine {
+        let engine = Engine {
             shared,
             state,
             cache: QueryCache::new(config.query_cache),
             records: AtomicU64::new(0),
             guards: Mutex::new(Some(guards)),
             started: Instant::now(),
-        })
+            durable: config.durability.clone().map(|c| Arc::new(Durability::new(c))),
+            stopped: AtomicBool::new(false),
+        };
+        if let (Some(d), Some(opened), Some(dcfg)) = (&engine.durable, opened, &config.durability) {
+            // On error the engine is dropped: its dataflow stops, and no snapshot is written
+            // because recovery never completed.
+            let info = durable::recover(&engine.shared, opened, dcfg.recovery_timeout)?;
+            d.set_ready(info);
+            d.spawn_snapshotter(Arc::clone(&engine.shared), Arc::clone(&engine.state))?;
+        }
+        Ok(engine)
     }
 
     /// Insert or replace workers, all at one version (readers see all of them or none).
@@ -231,9 +496,11 @@ impl Engine {
         self.submit_ops(records.into_iter().map(WorkerOp::Upsert).collect())
     }
 
-    /// Apply a batch of ops at one version.
+    /// Apply a batch of ops at one version. A durable engine returns once the batch is in
+    /// the log (and every lower version is resolved); a storage fault is
+    /// [`DataflowError::Storage`].
     pub fn submit_ops(&self, ops: Vec<WorkerOp>) -> Result<Version> {
-        self.shared.submit(|v| Command::Workers(ops, v))
+        self.shared.submit(|_| Input::Workers(ops), true)
     }
 
     /// Delete a worker (a no-op in the indexes if it doesn't exist).
@@ -247,25 +514,50 @@ impl Engine {
     pub fn record_playbook(&self, query: String, job: FillJob, worker_ids: Vec<String>) -> Result<(Version, RecordId)> {
         let n = self.records.fetch_add(1, Ordering::Relaxed);
         let mut rid = None;
-        let v = self.shared.submit(|v| {
-            let id = RecordId(format!("pb-{v}-{n}"));
-            rid = Some(id.clone());
-            Command::Record(
-                PlaybookRecord {
+        let v = self.shared.submit(
+            |v| {
+                let id = RecordId(format!("pb-{v}-{n}"));
+                rid = Some(id.clone());
+                Input::Record(PlaybookRecord {
                     record_id: id,
                     query,
                     job,
                     worker_ids: worker_ids.into_iter().map(WorkerId).collect(),
-                },
-                v,
-            )
-        })?;
+                    restored: false,
+                })
+            },
+            true,
+        )?;
         Ok((v, rid.ok_or(DataflowError::Stopped)?))
     }
 
     /// The decision on a record, once its version is visible.
     pub fn record_outcome(&self, id: &RecordId) -> Option<RecordOutcome> {
         self.state.outcome(id)
+    }
+
+    /// An accepted playbook record (also one restored from a snapshot or the log).
+    pub fn playbook_entry(&self, id: &RecordId) -> Option<PlaybookEntry> {
+        self.state.playbook.read().get(&id.0).cloned()
+    }
+
+    /// Write a snapshot of the live state now (durable engines; `Ok(None)` otherwise, or when
+    /// nothing was written since the last one). Writes pause while the cut is taken.
+    pub fn checkpoint(&self) -> Result<Option<Version>> {
+        match &self.durable {
+            Some(d) => d.checkpoint(&self.shared, &self.state),
+            None => Ok(None),
+        }
+    }
+
+    /// What recovery did at start (durable engines).
+    pub fn recovery(&self) -> Option<RecoveryInfo> {
+        self.durable.as_ref().and_then(|d| d.recovery())
+    }
+
+    /// Log and snapshot counters (durable engines).
+    pub fn durability_stats(&self) -> Option<DurabilityStats> {
+        self.durable.as_ref().map(|d| d.stats(&self.shared))
     }
 
     /// Every write at or below this version is applied to every index.
@@ -282,14 +574,7 @@ impl Engine {
 
     /// Blocking form of [`Engine::wait_visible`], for threads outside an async runtime.
     pub fn wait_visible_blocking(&self, version: Version, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while self.visible_version() < version {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        true
+        self.shared.wait_visible_blocking(version, timeout)
     }
 
     /// A live worker's record.
@@ -357,12 +642,19 @@ impl Engine {
         self.started.elapsed()
     }
 
-    /// Stop accepting writes, let the dataflow drain what it has, and join the workers.
+    /// Stop accepting writes, let in-flight ones finish (up to 30 s), let the dataflow drain
+    /// what it has, and join the workers; a durable engine then flushes the log and writes a
+    /// final snapshot. Idempotent.
     pub fn shutdown(&self) {
-        self.shared.shutdown.store(true, Ordering::Release);
-        if let Some(t) = self.shared.feeder.lock().as_ref() {
-            t.unpark();
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return;
         }
+        if let Some(d) = &self.durable {
+            d.stop_snapshotter();
+        }
+        let applied_through = self.shared.close(Duration::from_secs(30));
+        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.unpark_feeder();
         if let Some(g) = self.guards.lock().take() {
             for r in g.join() {
                 if let Err(e) = r {
@@ -370,6 +662,21 @@ impl Engine {
                 }
             }
         }
+        if let Some(d) = &self.durable {
+            d.finish(&self.shared, &self.state, applied_through);
+        }
+    }
+}
+
+impl Engine {
+    /// Stop the way a crash leaves the files: no final snapshot and no extra log flush, so
+    /// the log holds exactly what acknowledged writes put there. For recovery tests.
+    #[cfg(feature = "testing")]
+    pub fn crash(&self) {
+        if let Some(d) = &self.durable {
+            d.skip_final_snapshot();
+        }
+        self.shutdown();
     }
 }
 
@@ -380,12 +687,12 @@ impl Drop for Engine {
 }
 
 /// One timely worker: build the dataflow; the first worker of the process feeds it.
-fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, state: &Arc<EngineState>) {
+fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, state: &Arc<EngineState>, tombstones: bool) {
     let probe = ProbeHandle::new();
     let (mut ops_in, mut rec_in) = worker.dataflow::<Version, _, _>(|scope| {
         let (ops_in, ops) = scope.new_input::<Vec<(WorkerOp, Version)>>();
         let (rec_in, records) = scope.new_input::<Vec<PlaybookRecord>>();
-        crate::pipeline::build(ops, records, Arc::clone(state), &probe);
+        crate::pipeline::build(ops, records, Arc::clone(state), &probe, tombstones);
         (ops_in, rec_in)
     });
     if worker.index() != 0 {
@@ -404,8 +711,11 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, state: &Arc<
         if received || stopping || last_advance.elapsed() >= heartbeat {
             let floor = shared.claim_floor();
             received |= drain(&shared.rx, &mut ops_in, &mut rec_in);
-            ops_in.advance_to(floor);
-            rec_in.advance_to(floor);
+            // The second drain may already have taken writes stamped after the floor was
+            // claimed (the input is then past it): never move an input backwards.
+            let next = floor.max(*ops_in.time());
+            ops_in.advance_to(next);
+            rec_in.advance_to(next);
             ops_in.flush();
             rec_in.flush();
             last_advance = Instant::now();
@@ -438,22 +748,20 @@ type RecordsInput = timely::dataflow::InputHandleVec<Version, PlaybookRecord>;
 fn drain(rx: &Receiver<Command>, ops_in: &mut OpsInput, rec_in: &mut RecordsInput) -> bool {
     let mut any = false;
     loop {
-        match rx.try_recv() {
-            Ok(Command::Workers(ops, v)) => {
-                ops_in.advance_to(v);
-                rec_in.advance_to(v);
-                for op in ops {
-                    ops_in.send((op, v));
-                }
-                any = true;
-            }
-            Ok(Command::Record(r, v)) => {
-                ops_in.advance_to(v);
-                rec_in.advance_to(v);
-                rec_in.send(r);
-                any = true;
-            }
+        let Command { version: v, input } = match rx.try_recv() {
+            Ok(c) => c,
             Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return any,
+        };
+        ops_in.advance_to(v);
+        rec_in.advance_to(v);
+        match input {
+            Input::Workers(ops) => ops.into_iter().for_each(|op| ops_in.send((op, v))),
+            Input::Record(r) => rec_in.send(r),
+            Input::Restore { ops, records } => {
+                ops.into_iter().for_each(|op| ops_in.send((op, v)));
+                records.into_iter().for_each(|r| rec_in.send(r));
+            }
         }
+        any = true;
     }
 }

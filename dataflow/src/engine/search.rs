@@ -21,10 +21,10 @@ use crate::validators::fill::DateRange;
 /// Past requests less similar than this give no boost.
 pub const BOOST_MIN_SIMILARITY: f32 = 0.5;
 /// Boost from one identical past request.
-pub const BOOST_WEIGHT: f32 = 0.15;
+pub const BOOST_WEIGHT: f32 = 0.25;
 /// Largest total boost of one worker.
-pub const BOOST_CAP: f32 = 0.3;
-/// Past requests consulted per search.
+pub const BOOST_CAP: f32 = 0.5;
+/// Distinct past requests consulted per search.
 pub const BOOST_RECORDS: usize = 32;
 /// Largest k.
 pub const MAX_K: usize = 1_000;
@@ -169,20 +169,21 @@ impl Engine {
     /// Boost per worker from past fills similar to `vector`.
     fn boosts(&self, vector: &[f32]) -> Result<HashMap<String, f32>> {
         let mut out: HashMap<String, f32> = HashMap::new();
-        if self.state.playbook_index.stats().live == 0 {
+        if self.state.query_workers.read().is_empty() {
             return Ok(out);
         }
         let past = self.state.playbook_index.search(&SearchRequest::new(vector.to_vec(), BOOST_RECORDS))?;
-        let playbook = self.state.playbook.read();
+        let query_workers = self.state.query_workers.read();
         for p in past {
             if p.score < BOOST_MIN_SIMILARITY {
                 continue;
             }
             let w = BOOST_WEIGHT * (p.score - BOOST_MIN_SIMILARITY) / (1.0 - BOOST_MIN_SIMILARITY);
-            if let Some(entry) = playbook.get(p.id.as_str()) {
-                for id in &entry.worker_ids {
+            if let Some(workers) = query_workers.get(p.id.as_str()) {
+                for (id, count) in workers {
+                    // Repeat fills for the same request count, with diminishing returns.
                     let b = out.entry(id.clone()).or_default();
-                    *b = (*b + w).min(BOOST_CAP);
+                    *b = (*b + w * (1.0 + (*count as f32).ln())).min(BOOST_CAP);
                 }
             }
         }

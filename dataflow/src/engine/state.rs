@@ -7,12 +7,12 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use sinks::{PointUpdate, VectorCollection};
 
-use crate::commands::{DeadLetter, RecordId, Version};
+use crate::commands::{DeadLetter, PlaybookRecord, RecordId, Version};
 use crate::embed::Embedder;
 use crate::operators::embed::IndexOp;
 use crate::operators::fills::FillOutcome;
-use crate::record::WorkerRecord;
-use crate::validators::fill::DateRange;
+use crate::record::{WorkerId, WorkerRecord};
+use crate::validators::fill::{DateRange, FillJob};
 use crate::validators::Violation;
 
 /// Dead letters kept for reading back; older ones are dropped past this many.
@@ -37,6 +37,13 @@ pub struct PlaybookEntry {
     pub query: String,
     /// Workers placed.
     pub worker_ids: Vec<String>,
+    /// The job that was filled (kept so a snapshot can restore the record and its placements).
+    pub job: FillJob,
+}
+
+/// The playbook index key of a request: trimmed, lower-cased, whitespace collapsed.
+pub fn playbook_key(query: &str) -> String {
+    query.split_whitespace().map(|w| w.to_lowercase()).collect::<Vec<_>>().join(" ")
 }
 
 /// Materialized state shared by the sinks (writers) and the engine handle (readers).
@@ -51,6 +58,12 @@ pub struct EngineState {
     pub playbook: RwLock<HashMap<String, PlaybookEntry>>,
     /// Outcomes of decided records.
     pub outcomes: RwLock<HashMap<String, RecordOutcome>>,
+    /// Delete stamps (ms) of deleted worker ids whose newest op is a delete, maintained only
+    /// when the engine is durable: a snapshot restores them so a replayed, older upsert
+    /// cannot resurrect a deleted worker (see [`crate::engine::durable`]).
+    pub tombstones: RwLock<HashMap<String, i64>>,
+    /// Workers recorded per distinct request text (see [`playbook_key`]), with counts.
+    pub query_workers: RwLock<HashMap<String, HashMap<String, u32>>>,
     /// Placements by worker id, from accepted dated fills.
     pub placements: RwLock<HashMap<String, Vec<DateRange>>>,
     /// Refused writes, newest last.
@@ -103,35 +116,86 @@ impl EngineState {
         let mut updates = Vec::new();
         for o in outcomes {
             let rid = o.record.record_id.0.clone();
-            if o.violations.is_empty() {
-                if let Some(d) = o.record.dates() {
-                    let mut placements = self.placements.write();
-                    for w in &o.record.worker_ids {
-                        placements.entry(w.0.clone()).or_default().push(d);
-                    }
-                }
-                let vector = self.embedder.embed(&o.record.query);
-                let payload = vec![("role".to_owned(), o.record.job.role.clone())];
-                updates.push(PointUpdate::upsert(rid.as_str(), vector, payload));
-                self.playbook.write().insert(
-                    rid.clone(),
-                    PlaybookEntry {
-                        query: o.record.query.clone(),
-                        worker_ids: o.record.worker_ids.iter().map(|w| w.0.clone()).collect(),
-                    },
-                );
-                self.outcomes.write().insert(rid, RecordOutcome::Accepted);
-            } else {
+            if !o.violations.is_empty() {
                 self.outcomes.write().insert(rid, RecordOutcome::Rejected(o.violations));
+                continue;
             }
+            // The playbook index holds one point per distinct request text: a popular
+            // request recorded a thousand times is one neighbour whose workers carry counts,
+            // so a fresh record is never crowded out of the nearest past requests.
+            let key = playbook_key(&o.record.query);
+            let fresh = !self.query_workers.read().contains_key(&key);
+            if fresh {
+                let vector = self.embedder.embed(&o.record.query);
+                if vector.iter().all(|x| *x == 0.0) {
+                    let v = Violation::new("invalid_query", "the query has no searchable words");
+                    self.outcomes.write().insert(rid, RecordOutcome::Rejected(vec![v]));
+                    continue;
+                }
+                updates.push(PointUpdate::upsert(key.as_str(), vector, vec![]));
+            }
+            {
+                let mut qw = self.query_workers.write();
+                let counts = qw.entry(key).or_default();
+                for w in &o.record.worker_ids {
+                    *counts.entry(w.0.clone()).or_default() += 1;
+                }
+            }
+            if let Some(d) = o.record.dates() {
+                let mut placements = self.placements.write();
+                for w in &o.record.worker_ids {
+                    placements.entry(w.0.clone()).or_default().push(d);
+                }
+            }
+            self.playbook.write().insert(
+                rid.clone(),
+                PlaybookEntry {
+                    query: o.record.query.clone(),
+                    worker_ids: o.record.worker_ids.iter().map(|w| w.0.clone()).collect(),
+                    job: o.record.job.clone(),
+                },
+            );
+            self.outcomes.write().insert(rid, RecordOutcome::Accepted);
         }
         for (id, err) in self.playbook_index.apply(updates, version) {
-            self.outcomes.write().insert(
-                id.as_str().to_owned(),
-                RecordOutcome::Rejected(vec![Violation::new("invalid_query", err.to_string())]),
-            );
-            self.playbook.write().remove(id.as_str());
+            // Vectors are checked above; anything left is a bug worth a loud log, and the
+            // records stay accepted (only their boost is lost).
+            tracing::error!(query = id.as_str(), %err, "playbook query could not be indexed");
+            self.query_workers.write().remove(id.as_str());
         }
+    }
+
+    /// Apply one version's tombstone changes: `Some(stamp)` sets, `None` clears.
+    pub fn apply_tombstones(&self, changes: Vec<(WorkerId, Option<i64>)>) {
+        let mut t = self.tombstones.write();
+        for (id, stamp) in changes {
+            match stamp {
+                Some(at) => {
+                    t.insert(id.0, at);
+                }
+                None => {
+                    t.remove(&id.0);
+                }
+            }
+        }
+    }
+
+    /// The accepted playbook records as records again (sorted by id), for a snapshot.
+    pub fn accepted_records(&self) -> Vec<PlaybookRecord> {
+        let mut out: Vec<PlaybookRecord> = self
+            .playbook
+            .read()
+            .iter()
+            .map(|(id, e)| PlaybookRecord {
+                record_id: RecordId(id.clone()),
+                query: e.query.clone(),
+                job: e.job.clone(),
+                worker_ids: e.worker_ids.iter().cloned().map(WorkerId).collect(),
+                restored: false,
+            })
+            .collect();
+        out.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+        out
     }
 
     /// Record a refused write.

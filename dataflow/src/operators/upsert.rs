@@ -26,6 +26,7 @@ pub type WorkerChange = ((WorkerId, WorkerRecord), Version, isize);
 
 /// What enters the upsert operator.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)] // see `WorkerOp`
 pub enum UpsertIn {
     /// A validated worker op.
     Op(WorkerOp),
@@ -76,6 +77,7 @@ pub fn route(id: &WorkerId) -> u64 {
 }
 
 /// Per-id state: the live record, or the stamp of the delete that removed it.
+#[allow(clippy::large_enum_variant)] // one per worker id; boxing costs a pointer chase per op
 enum Slot {
     Live(WorkerRecord),
     Deleted(i64),

@@ -6,21 +6,26 @@ use timely::dataflow::Stream;
 use crate::commands::{DeadLetter, Version, WorkerOp};
 use crate::record::WorkerRecord;
 
+/// A stream of stamped worker ops.
+pub type OpStream<'s> = Stream<'s, Version, Vec<(WorkerOp, Version)>>;
+/// A stream of dead letters.
+pub type DeadLetterStream<'s> = Stream<'s, Version, Vec<DeadLetter>>;
+type Checked<'s> = Stream<'s, Version, Vec<Result<(WorkerOp, Version), DeadLetter>>>;
+
 /// Validation of incoming worker ops.
 pub trait Validate<'s> {
     /// `(accepted ops, dead letters)`.
-    fn validate(self) -> (Stream<'s, Version, Vec<(WorkerOp, Version)>>, Stream<'s, Version, Vec<DeadLetter>>);
+    fn validate(self) -> (OpStream<'s>, DeadLetterStream<'s>);
 }
 
 impl<'s> Validate<'s> for Stream<'s, Version, Vec<(WorkerOp, Version)>> {
-    fn validate(self) -> (Stream<'s, Version, Vec<(WorkerOp, Version)>>, Stream<'s, Version, Vec<DeadLetter>>) {
-        let checked: Stream<'s, Version, Vec<Result<(WorkerOp, Version), DeadLetter>>> =
-            self.map(|(op, t)| match check(&op) {
-                None => Ok((op, t)),
-                Some((field, reason)) => {
-                    Err(DeadLetter { version: t, id: op.id().0.clone(), field: field.to_owned(), reason })
-                }
-            });
+    fn validate(self) -> (OpStream<'s>, DeadLetterStream<'s>) {
+        let checked: Checked<'s> = self.map(|(op, t)| match check(&op) {
+            None => Ok((op, t)),
+            Some((field, reason)) => {
+                Err(DeadLetter { version: t, id: op.id().0.clone(), field: field.to_owned(), reason })
+            }
+        });
         let ok = checked.clone().flat_map(|r: Result<(WorkerOp, Version), DeadLetter>| r.ok());
         let dead = checked.flat_map(|r: Result<(WorkerOp, Version), DeadLetter>| r.err());
         (ok, dead)

@@ -1,10 +1,14 @@
 //! `POST /v1/playbooks/record`: the record goes through the dataflow's fill validator; the
 //! answer waits until it is decided (its version visible), so a 200 means it is searchable.
+//! `GET /v1/playbooks/{record_id}`: an accepted record.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::Json;
+use dataflow::commands::RecordId;
+use dataflow::dates::format_date;
 use dataflow::engine::state::RecordOutcome;
 use dataflow::validators::fill::FillJob;
+use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiJson};
 use crate::routes::{blocking, wait_visible};
@@ -42,4 +46,24 @@ pub async fn record(
         }),
         None => Err(ApiError::Internal(format!("record {} visible but undecided", rid.0))),
     }
+}
+
+/// Read an accepted record (recorded, restored from a snapshot, or replayed from the log).
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let version = state.engine.visible_version();
+    let entry = state
+        .engine
+        .playbook_entry(&RecordId(id.clone()))
+        .ok_or_else(|| ApiError::not_found("record_id", format!("no accepted playbook record {id:?}")))?;
+    let dates = entry.job.dates.map(|d| json!({"start": format_date(d.start), "end": format_date(d.end)}));
+    Ok(Json(json!({
+        "record_id": id,
+        "query": entry.query,
+        "role": entry.job.role,
+        "city": entry.job.city,
+        "state": entry.job.state,
+        "worker_ids": entry.worker_ids,
+        "dates": dates,
+        "version": version,
+    })))
 }

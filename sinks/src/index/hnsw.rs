@@ -13,9 +13,9 @@
 //! If the graph returns fewer than `k` results, the search falls back to an exact scan,
 //! so a search never returns fewer than `k` while `k` live points match.
 
+use hnsw_rs::prelude::{DistDot, Hnsw};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use hnsw_rs::prelude::{DistDot, Hnsw};
 
 use crate::index::exact::scan;
 use crate::index::flat::{FlatGraph, InsertPlan};
@@ -131,7 +131,9 @@ impl HnswIndex {
             }
             seen.push(s);
             if points.tracker.is_live(s) && !self.graph.contains(s) {
-                match catch_unwind(AssertUnwindSafe(|| self.graph.plan_insert(s, &points.storage, self.params.ef_construction))) {
+                match catch_unwind(AssertUnwindSafe(|| {
+                    self.graph.plan_insert(s, &points.storage, self.params.ef_construction)
+                })) {
                     Ok(p) => plans.push(p),
                     Err(_) => {
                         self.mark_broken();
