@@ -465,6 +465,17 @@ async fn a_storage_fault_answers_503_and_reads_keep_working() {
     let http = http();
     let r = http.post(format!("{base}/v1/workers")).json(&worker_body(0, 0, "before")).send().await.unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::OK);
+    // An acknowledgement means durable, not yet visible: wait until the worker is served, so
+    // the DELETE below reaches the write path instead of answering 404.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = http.get(format!("{base}/v1/workers/{}", worker_id(0, 0))).send().await.unwrap();
+        if r.status() == reqwest::StatusCode::OK {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the acknowledged write never became visible");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     std::fs::rename(data.join("wal"), data.join("wal-gone")).unwrap();
     let r = http.post(format!("{base}/v1/workers")).json(&worker_body(0, 1, "after")).send().await.unwrap();
