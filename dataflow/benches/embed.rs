@@ -1,10 +1,12 @@
 //! Embedding benchmarks: one ~150-character staffing text at dim 768 (target ≤ 10 µs),
-//! a batch of 100 texts, and a query-cache hit.
+//! a batch of 100 texts, and a query-cache hit; then a short query through the static
+//! embedder and through MiniLM, when their files are present (`scripts/run` or
+//! `scripts/setup-model` + `lakehouse embed distill`; paths as for `lakehouse serve`).
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use dataflow::embed::{Embedder, HashingEmbedder, QueryCache};
+use dataflow::embed::{select, Embedder, EmbedderKind, HashingEmbedder, ModelPaths, QueryCache};
 
 /// A typical `WorkerRecord::embedding_text` (~150 characters).
 const TEXT: &str = "forklift operator in Houston, TX. night shift. skills: pallet jack, inventory, \
@@ -45,5 +47,26 @@ fn bench_embed(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_embed);
+/// A coordinator's query (what the query path embeds on a cache miss).
+const QUERY: &str = "semi driver with hazmat endorsement dallas";
+
+fn bench_models(c: &mut Criterion) {
+    let paths = ModelPaths::from_env();
+    for kind in [EmbedderKind::Static, EmbedderKind::Minilm] {
+        let e = match select(kind, &paths, 768, 1) {
+            Ok(s) => s.embedder,
+            Err(err) => {
+                eprintln!("skipping {kind:?}: {err}");
+                continue;
+            }
+        };
+        let mut g = c.benchmark_group(format!("{kind:?}_embedder").to_lowercase());
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("embed_query", |b| b.iter(|| e.embed(black_box(QUERY))));
+        g.bench_function("embed_150_chars", |b| b.iter(|| e.embed(black_box(TEXT))));
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench_embed, bench_models);
 criterion_main!(benches);

@@ -24,6 +24,12 @@ pub enum WorkerOp {
         /// When the delete happened, ms since the epoch.
         at: i64,
     },
+    /// Embed and index the worker's live record again, unchanged (a re-embed job); a no-op
+    /// if the worker is not live. It changes no record, so it never loses to newest-wins.
+    Refresh {
+        /// Worker to re-embed.
+        id: WorkerId,
+    },
 }
 
 impl WorkerOp {
@@ -32,14 +38,17 @@ impl WorkerOp {
         match self {
             WorkerOp::Upsert(r) => &r.id,
             WorkerOp::Delete { id, .. } => id,
+            WorkerOp::Refresh { id } => id,
         }
     }
 
-    /// The op's ordering stamp (`updated_at` or the delete time).
-    pub fn stamp(&self) -> i64 {
+    /// The op's ordering stamp (`updated_at` or the delete time; `None` for a refresh,
+    /// which changes nothing and so is never ordered against other ops).
+    pub fn stamp(&self) -> Option<i64> {
         match self {
-            WorkerOp::Upsert(r) => r.updated_at,
-            WorkerOp::Delete { at, .. } => *at,
+            WorkerOp::Upsert(r) => Some(r.updated_at),
+            WorkerOp::Delete { at, .. } => Some(*at),
+            WorkerOp::Refresh { .. } => None,
         }
     }
 }
@@ -96,10 +105,25 @@ pub enum Input {
 pub struct DeadLetter {
     /// Version the write was given.
     pub version: Version,
-    /// The worker id of the refused write.
+    /// The worker id of the refused write (empty if the row had no readable id).
     pub id: String,
     /// Field at fault.
     pub field: String,
     /// What is wrong.
     pub reason: String,
+    /// Where the refused row came from, for rows of a batch job's file (boxed: most dead
+    /// letters have none, and they travel through the dataflow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Box<RowSource>>,
+}
+
+/// A row of a file read by a batch job.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RowSource {
+    /// The file, as the job named it.
+    pub file: String,
+    /// 0-based row index within the file.
+    pub row: u64,
+    /// The job that read it.
+    pub job: String,
 }

@@ -47,6 +47,26 @@ pub enum DataflowError {
         #[source]
         source: StorageError,
     },
+    /// The data directory's indexes were built with another embedder (or dimension); start
+    /// with that embedder, or re-embed (`DurabilityConfig::reembed`, `lakehouse serve --reembed`).
+    #[error(
+        "the data directory {} was indexed with embedder {stored} ({stored_dim} dims), but this start uses \
+         {configured} ({configured_dim} dims): start with the same --embedder, or pass --reembed to re-embed \
+         every worker with {configured} (vectors are never mixed)",
+        dir.display()
+    )]
+    EmbedderMismatch {
+        /// The data directory.
+        dir: std::path::PathBuf,
+        /// The embedder recorded in it.
+        stored: String,
+        /// Its dimension.
+        stored_dim: usize,
+        /// The embedder of this start.
+        configured: String,
+        /// Its dimension.
+        configured_dim: usize,
+    },
     /// Timely could not start its workers.
     #[error("could not start the dataflow: {reason}")]
     Start {

@@ -19,6 +19,7 @@ pub mod dates;
 pub mod embed;
 pub mod engine;
 pub mod error;
+pub mod jobs;
 pub mod operators;
 pub mod pipeline;
 pub mod record;

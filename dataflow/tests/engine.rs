@@ -234,3 +234,76 @@ fn many_concurrent_writers_never_move_the_input_backwards() {
     assert!(e.wait_visible_blocking(last, WAIT), "the dataflow stopped making progress");
     assert_eq!(e.live_workers(), 800);
 }
+
+/// The search-result cache answers repeats, survives writes that can't change an answer, and
+/// never serves an answer a write has changed: each cached answer equals a fresh search.
+#[test]
+fn result_cache_is_exact_under_writes() {
+    // Both exact, so the two engines must agree result for result.
+    let mut cfg = EngineConfig { threads: 2, dim: 128, ..EngineConfig::default() };
+    cfg.workers_index.hnsw_threshold = 100_000;
+    let e = Engine::start(cfg).unwrap();
+    let mut fresh_cfg = EngineConfig { threads: 1, dim: 128, result_cache: 0, ..EngineConfig::default() };
+    fresh_cfg.workers_index.hnsw_threshold = 100_000; // exact: the oracle
+    let oracle = Engine::start(fresh_cfg).unwrap();
+    let corpus = generate_corpus(1_500, 7);
+    for eng in [&e, &oracle] {
+        let v = eng.upsert_workers(corpus.clone()).unwrap();
+        assert!(eng.wait_visible_blocking(v, WAIT));
+    }
+    let w = &corpus[3];
+    let q = query(&format!("{} {}", w.role, w.city), 10);
+    let ids = |eng: &Engine| eng.search(&q).unwrap().hits.into_iter().map(|h| h.id).collect::<Vec<_>>();
+    let first = ids(&e);
+    assert_eq!(ids(&e), first);
+    let s = e.stats().result_cache;
+    assert!(s.hits >= 1, "a repeat is a cache hit: {s:?}");
+
+    // An unrelated write (another role and city, far from the query): still a hit.
+    let mut far = corpus[0].clone();
+    far.id = WorkerId("far-1".into());
+    far.role = "zzzz qqqq".into();
+    far.city = "Xyzzy".into();
+    far.skills = vec!["none".into()];
+    let v = e.upsert_workers(vec![far]).unwrap();
+    assert!(e.wait_visible_blocking(v, WAIT));
+    let before = e.stats().result_cache;
+    assert_eq!(ids(&e), first);
+    let after = e.stats().result_cache;
+    assert_eq!(after.hits, before.hits + 1, "an unrelated write keeps the answer: {after:?}");
+
+    // A worker that matches the query exactly must enter the answer at once.
+    let mut near = w.clone();
+    near.id = WorkerId("near-1".into());
+    for eng in [&e, &oracle] {
+        let v = eng.upsert_workers(vec![near.clone()]).unwrap();
+        assert!(eng.wait_visible_blocking(v, WAIT));
+    }
+    let now = ids(&e);
+    assert!(now.contains(&"near-1".to_string()), "a better worker must invalidate the cached answer: {now:?}");
+    assert!(e.stats().result_cache.invalidated >= 1);
+
+    // Deleting a worker in the answer removes it from the next answer.
+    let gone = now[0].clone();
+    let v = e.delete_worker(&gone, i64::MAX / 2).unwrap();
+    assert!(e.wait_visible_blocking(v, WAIT));
+    assert!(!ids(&e).contains(&gone), "a deleted worker must leave the cached answer");
+
+    // Random writes and repeats: the cached engine agrees with the uncached exact oracle.
+    let v = oracle.delete_worker(&gone, i64::MAX / 2).unwrap();
+    assert!(oracle.wait_visible_blocking(v, WAIT));
+    let more = dataflow::corpus::generate_workers(200, 99);
+    for (i, chunk) in more.chunks(20).enumerate() {
+        for eng in [&e, &oracle] {
+            let v = eng.upsert_workers(chunk.to_vec()).unwrap();
+            assert!(eng.wait_visible_blocking(v, WAIT));
+        }
+        for j in 0..5 {
+            let t = &corpus[(i * 31 + j * 7) % corpus.len()];
+            let q = query(&format!("{} {}", t.role, t.city), 5);
+            let a: Vec<String> = e.search(&q).unwrap().hits.into_iter().map(|h| h.id).collect();
+            let b: Vec<String> = oracle.search(&q).unwrap().hits.into_iter().map(|h| h.id).collect();
+            assert_eq!(a, b, "round {i}, query {j}");
+        }
+    }
+}

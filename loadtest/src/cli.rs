@@ -131,6 +131,10 @@ pub struct Cli {
     /// Embedded: server data directory [default: a temporary directory].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Embedded: the server's embedder — auto (static if distilled, else MiniLM if set up,
+    /// else hashing), hashing, static or minilm.
+    #[arg(long, default_value = "auto", value_name = "KIND")]
+    pub embedder: crate::embedded::EmbedderKind,
     /// Never show the progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -188,6 +192,7 @@ impl Cli {
         };
         let mut config = RunConfig::new(target);
         config.load = load;
+        config.embedder = self.embedder;
         if let Some(w) = self.weights {
             config.weights = w;
         }

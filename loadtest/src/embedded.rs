@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 use dataflow::record::WorkerRecord;
 
+/// Which embedder the embedded server uses (`--embedder`).
+pub use dataflow::embed::EmbedderKind;
+
 use crate::dates::iso_date;
 use crate::error::LoadError;
 use crate::queries::{CertDoc, WorkerDoc};
@@ -65,13 +68,21 @@ pub struct EmbeddedServer {
 
 impl EmbeddedServer {
     /// Generates `workers` workers from `seed`, writes them as the corpus file, and
-    /// starts the server on an ephemeral loopback port. Returns the server and the
-    /// corpus in wire shape.
+    /// starts the server on an ephemeral loopback port with the `embedder` chosen (printed
+    /// on stderr; model paths from `LAKEHOUSE_MODEL_DIR` / `LAKEHOUSE_STATIC_MODEL`).
+    /// Returns the server and the corpus in wire shape.
     pub async fn start(
         workers: usize,
         seed: u64,
         data_dir: Option<&Path>,
+        embedder: EmbedderKind,
     ) -> Result<(Self, Vec<WorkerDoc>), LoadError> {
+        let paths = dataflow::embed::ModelPaths::from_env();
+        let selected = tokio::task::spawn_blocking(move || dataflow::embed::select(embedder, &paths, 768, 1))
+            .await
+            .map_err(|e| LoadError::Embedded(format!("loading the embedder panicked: {e}")))?
+            .map_err(|e| LoadError::Embedded(e.to_string()))?;
+        eprintln!("embedder: {} — {}", selected.embedder.name(), selected.reason);
         let (scratch, dir): (Option<tempfile::TempDir>, PathBuf) = match data_dir {
             Some(d) => (None, d.to_owned()),
             None => {
@@ -94,12 +105,13 @@ impl EmbeddedServer {
         })
         .await
         .map_err(|e| LoadError::Embedded(format!("writing corpus panicked: {e}")))??;
-        let config = query_api::ServerConfig {
+        let mut config = query_api::ServerConfig {
             corpus: Some(corpus),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.join("server"),
             ..Default::default()
         };
+        config.engine.embedder = Some(selected.embedder);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .thread_name("lakehouse-server")
             .enable_all()

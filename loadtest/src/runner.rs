@@ -91,6 +91,9 @@ pub struct RunConfig {
     pub progress: bool,
     /// Stop the load phase early on Ctrl-C (the report is still written).
     pub stop_on_ctrl_c: bool,
+    /// Embedded: the server's embedder (the CLI defaults to `auto`; here hashing, which
+    /// needs no model files).
+    pub embedder: embedded::EmbedderKind,
 }
 
 impl RunConfig {
@@ -126,6 +129,7 @@ impl RunConfig {
             max_iterations: None,
             progress: false,
             stop_on_ctrl_c: false,
+            embedder: embedded::EmbedderKind::Hashing,
         }
     }
 
@@ -213,7 +217,8 @@ pub async fn run(config: RunConfig) -> Result<RunReport, LoadError> {
 
     let (server, url, docs, mode, workers) = match &config.target {
         Target::Embedded { workers, data_dir } => {
-            let (server, docs) = EmbeddedServer::start(*workers, config.seed, data_dir.as_deref()).await?;
+            let (server, docs) =
+                EmbeddedServer::start(*workers, config.seed, data_dir.as_deref(), config.embedder).await?;
             let url = server.url().to_owned();
             (Some(server), url, Arc::new(docs), "embedded", *workers)
         }

@@ -2,7 +2,9 @@
 //! playbook record → replay latency.
 //!
 //! `cargo run --release -p query-api --example http_bench -- [WORKERS] [SECONDS] [CONCURRENCY]`
-//! (defaults 100000, 20, 8). Needs `data/`; writes the corpus there if missing.
+//! (defaults 100000, 20, 8). Writes the corpus to `data/` if missing; durable state goes to a
+//! temporary directory. The two modes alternate (in-process, HTTP, in-process, HTTP; each
+//! phase SECONDS/2) so background work such as the indexer's last inserts hits both alike.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,8 +33,13 @@ async fn main() {
     if !path.exists() {
         dataflow::corpus::write_workers(&path, &corpus).expect("write corpus");
     }
-    let config =
-        query_api::ServerConfig { corpus: Some(path), addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
+    let state = tempfile::tempdir().expect("tempdir");
+    let config = query_api::ServerConfig {
+        corpus: Some(path),
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: state.path().to_path_buf(),
+        ..Default::default()
+    };
     let server = query_api::start(config).await.expect("start");
     let engine = Arc::clone(server.engine());
     println!(
@@ -51,50 +58,15 @@ async fn main() {
             .collect(),
     );
 
-    // In-process: `conc` blocking threads calling engine.search.
-    let done = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut threads = Vec::new();
-    for t in 0..conc {
-        let (e, q, done) = (Arc::clone(&engine), Arc::clone(&queries), Arc::clone(&done));
-        threads.push(std::thread::spawn(move || {
-            let mut i = t * 97;
-            while Instant::now() < deadline {
-                let text = q[i % q.len()].clone();
-                e.search(&SearchQuery { text, k: 10, ..Default::default() }).expect("search");
-                done.fetch_add(1, Ordering::Relaxed);
-                i += 1;
-            }
-        }));
-    }
-    for t in threads {
-        t.join().unwrap();
-    }
-    let inproc = done.load(Ordering::Relaxed) as f64 / secs as f64;
-
-    // HTTP: `conc` tasks with a keep-alive client on loopback.
     let client = reqwest::Client::new();
     let url = format!("http://{}/v1/search", server.addr());
-    let done = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut tasks = Vec::new();
-    for t in 0..conc {
-        let (client, url, q, done) = (client.clone(), url.clone(), Arc::clone(&queries), Arc::clone(&done));
-        tasks.push(tokio::spawn(async move {
-            let mut i = t * 97;
-            while Instant::now() < deadline {
-                let r = client.post(&url).json(&json!({"query": q[i % q.len()], "k": 10})).send().await.expect("send");
-                assert!(r.status().is_success());
-                let _ = r.bytes().await;
-                done.fetch_add(1, Ordering::Relaxed);
-                i += 1;
-            }
-        }));
+    let phase = Duration::from_secs_f64(secs as f64 / 2.0);
+    let (mut inproc_n, mut http_n) = (0u64, 0u64);
+    for round in 0..2 {
+        inproc_n += in_process(&engine, &queries, conc, phase, round);
+        http_n += over_http(&client, &url, &queries, conc, phase, round).await;
     }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let http = done.load(Ordering::Relaxed) as f64 / secs as f64;
+    let (inproc, http) = (inproc_n as f64 / secs as f64, http_n as f64 / secs as f64);
     println!("search k=10, {conc} concurrent, {secs}s each: in-process {inproc:.0}/s, HTTP {http:.0}/s, HTTP/in-process = {:.2}", http / inproc);
 
     // Record → replay: record one worker for a query, then search with use_playbook and
@@ -131,4 +103,67 @@ async fn main() {
         pct(&mut lat, 0.99)
     );
     server.shutdown().await;
+}
+
+/// `conc` blocking threads calling `engine.search` for `phase`; returns the searches done.
+fn in_process(
+    engine: &Arc<dataflow::engine::Engine>,
+    queries: &Arc<Vec<String>>,
+    conc: usize,
+    phase: Duration,
+    round: usize,
+) -> u64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + phase;
+    let threads: Vec<_> = (0..conc)
+        .map(|t| {
+            let (e, q, done) = (Arc::clone(engine), Arc::clone(queries), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut i = t * 97 + round * 1_000;
+                while Instant::now() < deadline {
+                    let text = q[i % q.len()].clone();
+                    e.search(&SearchQuery { text, k: 10, ..Default::default() }).expect("search");
+                    done.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    done.load(Ordering::Relaxed)
+}
+
+/// `conc` tasks with a keep-alive client on loopback for `phase`; returns the searches done.
+async fn over_http(
+    client: &reqwest::Client,
+    url: &str,
+    queries: &Arc<Vec<String>>,
+    conc: usize,
+    phase: Duration,
+    round: usize,
+) -> u64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + phase;
+    let tasks: Vec<_> = (0..conc)
+        .map(|t| {
+            let (client, url, q, done) = (client.clone(), url.to_string(), Arc::clone(queries), Arc::clone(&done));
+            tokio::spawn(async move {
+                let mut i = t * 97 + round * 1_000;
+                while Instant::now() < deadline {
+                    let r =
+                        client.post(&url).json(&json!({"query": q[i % q.len()], "k": 10})).send().await.expect("send");
+                    assert!(r.status().is_success());
+                    let _ = r.bytes().await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.load(Ordering::Relaxed)
 }

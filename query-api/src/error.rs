@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use dataflow::jobs::JobError;
 use dataflow::validators::Violation;
 use dataflow::DataflowError;
 use serde::Serialize;
@@ -37,6 +38,13 @@ pub enum ApiError {
     NotFound {
         /// What was looked for.
         field: Option<String>,
+        /// Explanation.
+        message: String,
+    },
+    /// The request conflicts with the resource's state (e.g. cancelling a finished job).
+    Conflict {
+        /// Stable code.
+        code: &'static str,
         /// Explanation.
         message: String,
     },
@@ -94,6 +102,7 @@ impl ApiError {
             ApiError::NotFound { field, message } => {
                 (StatusCode::NOT_FOUND, "not_found", field.as_deref(), message.clone(), &[])
             }
+            ApiError::Conflict { code, message } => (StatusCode::CONFLICT, code, None, message.clone(), &[]),
             ApiError::Unauthorized => {
                 (StatusCode::UNAUTHORIZED, "unauthorized", None, "a valid API key is required".into(), &[])
             }
@@ -145,8 +154,27 @@ impl From<DataflowError> for ApiError {
             other @ (DataflowError::Corpus(_)
             | DataflowError::Embed(_)
             | DataflowError::Config { .. }
+            | DataflowError::EmbedderMismatch { .. }
             | DataflowError::Start { .. }
             | _) => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::NotFound { .. } => ApiError::not_found("id", e.to_string()),
+            JobError::InvalidSpec { field, reason } => ApiError::bad(field, reason),
+            JobError::Finished { .. } => ApiError::Conflict { code: "job_finished", message: e.to_string() },
+            JobError::Committed { .. } => ApiError::Conflict { code: "job_committed", message: e.to_string() },
+            JobError::Stopped => ApiError::Unavailable,
+            JobError::Store { .. } => {
+                tracing::error!(error = %e, "job refused: its record could not be written");
+                ApiError::StorageUnavailable(format!("the job was not recorded and is not queued: {e}"))
+            }
+            // `_`: the enum is non-exhaustive; anything new is a server-side failure.
+            _ => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod ingest;
 pub mod metrics;
 pub mod routes;
 pub mod server;
@@ -49,6 +50,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/workers", post(routes::workers::upsert))
         .route("/v1/workers/{id}", axum::routing::delete(routes::workers::delete))
         .route("/v1/playbooks/record", post(routes::playbooks::record))
+        .route("/v1/jobs", post(routes::jobs::submit))
+        .route("/v1/jobs/{id}", axum::routing::delete(routes::jobs::cancel))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_key));
     let reads = Router::new()
         .route("/v1/search", post(routes::search::search))
@@ -58,6 +61,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/validate/email", post(routes::validate::email))
         .route("/v1/validate/fill", post(routes::validate::fill))
         .route("/v1/indexes", get(routes::ops::indexes))
+        .route("/v1/jobs", get(routes::jobs::list))
+        .route("/v1/jobs/{id}", get(routes::jobs::get))
         .route("/health", get(routes::ops::health))
         .route("/metrics", get(routes::ops::metrics));
     reads

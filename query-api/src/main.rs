@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use dataflow::embed::{EmbedderKind, ModelPaths};
 use dataflow::wal::FsyncPolicy;
 use query_api::ServerConfig;
 
@@ -46,6 +47,26 @@ enum Command {
         /// Output parquet file.
         #[arg(long, default_value = "data/workers_100k.parquet")]
         out: PathBuf,
+        /// Added to every `updated_at`: a later "drop" of the same ids that wins newest-wins
+        /// over an earlier corpus (e.g. for an ingest job).
+        #[arg(long, default_value_t = 0)]
+        updated_at_offset_ms: i64,
+    },
+    /// Submit parquet files (or directories of them) to a running server as one ingest job,
+    /// follow it with a progress bar, and exit non-zero unless it succeeds.
+    Ingest {
+        /// Parquet files or directories; the server reads them (paths are made absolute here).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The server.
+        #[arg(long, default_value = "http://127.0.0.1:4110")]
+        gateway: String,
+        /// API key of the server's write routes.
+        #[arg(long, env = "LAKEHOUSE_API_KEY")]
+        api_key: Option<String>,
+        /// Milliseconds between progress polls.
+        #[arg(long, default_value_t = 250)]
+        poll_ms: u64,
     },
     /// Start the engine, load the corpus through the dataflow, and serve the REST API.
     Serve {
@@ -82,6 +103,43 @@ enum Command {
         /// Embedding dimension of the built-in hashing embedder.
         #[arg(long, default_value_t = 768)]
         dim: usize,
+        /// Embedder: auto = the distilled static model if present, else MiniLM if its files
+        /// are present, else hashing (model paths: LAKEHOUSE_MODEL_DIR, LAKEHOUSE_STATIC_MODEL).
+        #[arg(long, default_value = "auto")]
+        embedder: EmbedderKind,
+        /// MiniLM threads.
+        #[arg(long, default_value_t = 1)]
+        embed_threads: usize,
+        /// Accept a data directory indexed by another embedder and re-embed it with this one.
+        #[arg(long)]
+        reembed: bool,
+    },
+    /// Embedding models: distill the static embedder from MiniLM.
+    Embed {
+        #[command(subcommand)]
+        command: EmbedCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EmbedCommand {
+    /// Distill the static embedder from all-MiniLM-L6-v2 (run scripts/setup-model first).
+    Distill {
+        /// MiniLM model directory [default: $LAKEHOUSE_MODEL_DIR or data/models/all-MiniLM-L6-v2].
+        #[arg(long)]
+        model_dir: Option<PathBuf>,
+        /// Output file [default: $LAKEHOUSE_STATIC_MODEL or data/models/static-minilm-l6-v2.lhs].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Output dimension (PCA).
+        #[arg(long, default_value_t = dataflow::embed::distill::DEFAULT_DIM)]
+        dim: usize,
+        /// Threads for the forward passes.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Generated worker profiles whose token frequencies are blended into the weighting (0: Zipf only).
+        #[arg(long, default_value_t = 0)]
+        domain_sample: usize,
     },
 }
 
@@ -91,10 +149,46 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     match Cli::parse().command {
-        Command::Generate { workers, seed, out } => {
-            let corpus = dataflow::corpus::generate_corpus(workers, seed);
+        Command::Generate { workers, seed, out, updated_at_offset_ms } => {
+            let mut corpus = dataflow::corpus::generate_corpus(workers, seed);
+            corpus.iter_mut().for_each(|w| w.updated_at = w.updated_at.saturating_add(updated_at_offset_ms));
             dataflow::corpus::write_workers(&out, &corpus).with_context(|| format!("writing {}", out.display()))?;
             println!("wrote {} workers to {}", corpus.len(), out.display());
+        }
+        Command::Ingest { files, gateway, api_key, poll_ms } => {
+            use std::io::IsTerminal;
+            let opts = query_api::ingest::IngestOptions {
+                files,
+                gateway,
+                api_key,
+                poll: Duration::from_millis(poll_ms.max(10)),
+                progress: std::io::stderr().is_terminal(),
+            };
+            let info = query_api::ingest::run(&opts).await?;
+            let p = &info.progress;
+            println!(
+                "{} {}: {} rows read, {} accepted, {} rejected, {} of {} files, {:.0} rows/s, visible at version {}",
+                info.id,
+                info.state,
+                p.rows_read,
+                p.rows_accepted,
+                p.rows_rejected,
+                p.files_done,
+                p.files_total,
+                info.rows_per_sec,
+                info.visible_version.map_or_else(|| "-".to_owned(), |v| v.to_string())
+            );
+            for r in &info.rejections {
+                println!("  rejected {}: row {}: column {:?}: {}", r.file, r.row, r.column, r.reason);
+            }
+            if info.state != dataflow::jobs::JobState::Succeeded {
+                anyhow::bail!(
+                    "job {} {}: {}",
+                    info.id,
+                    info.state,
+                    info.error.as_deref().unwrap_or("no error recorded")
+                );
+            }
         }
         Command::Serve {
             corpus,
@@ -108,6 +202,9 @@ async fn main() -> anyhow::Result<()> {
             api_key,
             threads,
             dim,
+            embedder,
+            embed_threads,
+            reembed,
         } => {
             let fsync = match fsync {
                 Fsync::Always => FsyncPolicy::Always,
@@ -127,6 +224,10 @@ async fn main() -> anyhow::Result<()> {
             };
             config.engine.threads = threads;
             config.engine.dim = dim;
+            config.reembed = reembed;
+            let selected = dataflow::embed::select(embedder, &ModelPaths::from_env(), dim, embed_threads)?;
+            println!("embedder: {} — {}", selected.embedder.name(), selected.reason);
+            config.engine.embedder = Some(selected.embedder);
             let server = query_api::start(config).await?;
             let e = server.engine();
             println!(
@@ -137,6 +238,28 @@ async fn main() -> anyhow::Result<()> {
                 server.load_time().as_secs_f64()
             );
             server.wait().await;
+        }
+        Command::Embed { command: EmbedCommand::Distill { model_dir, out, dim, threads, domain_sample } } => {
+            let paths = ModelPaths::from_env();
+            let out = out.unwrap_or(paths.static_model);
+            let mut config = dataflow::embed::DistillConfig::new(model_dir.unwrap_or(paths.model_dir));
+            config.dim = dim;
+            config.minilm.threads = threads;
+            if domain_sample > 0 {
+                config.domain_texts =
+                    dataflow::corpus::generate_corpus(domain_sample, 7).iter().map(|w| w.embedding_text()).collect();
+            }
+            let report = tokio::task::spawn_blocking(move || dataflow::embed::distill(&config, &out).map(|r| (r, out)))
+                .await??;
+            let (report, out) = report;
+            println!(
+                "wrote {} ({}, {} tokens through MiniLM in {:.1}s, {:.1}s in all)",
+                out.display(),
+                report.header.id,
+                report.tokens_embedded,
+                report.embed_time.as_secs_f64(),
+                report.total_time.as_secs_f64()
+            );
         }
     }
     Ok(())

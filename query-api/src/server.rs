@@ -39,6 +39,9 @@ pub struct ServerConfig {
     pub snapshot_every_writes: Option<u64>,
     /// Write-ahead log segment size in bytes.
     pub wal_segment_bytes: u64,
+    /// Accept a data directory indexed by another embedder and re-embed it (otherwise such a
+    /// start fails with `DataflowError::EmbedderMismatch`).
+    pub reembed: bool,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +56,7 @@ impl Default for ServerConfig {
             snapshot_interval: Some(Duration::from_secs(300)),
             snapshot_every_writes: Some(100_000),
             wal_segment_bytes: DEFAULT_SEGMENT_BYTES,
+            reembed: false,
         }
     }
 }
@@ -147,6 +151,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         snapshot_interval: config.snapshot_interval,
         snapshot_every_writes: config.snapshot_every_writes,
         segment_bytes: config.wal_segment_bytes,
+        reembed: config.reembed,
         ..DurabilityConfig::new(config.data_dir.clone())
     });
     let engine = tokio::task::spawn_blocking(move || Engine::start(ecfg))

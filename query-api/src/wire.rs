@@ -362,3 +362,78 @@ impl From<Vec<Violation>> for ValidationResponse {
         ValidationResponse { ok: violations.is_empty(), violations }
     }
 }
+
+/// `POST /v1/jobs`: `{"kind": "ingest_parquet", "path": ...}` (or `"paths": [...]`),
+/// `{"kind": "reembed"}`, `{"kind": "rebuild_index", "index": "workers" | "playbook_memory"}`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    /// `ingest_parquet`, `reembed` or `rebuild_index`.
+    pub kind: String,
+    /// A parquet file or a directory of them, as the server sees the file system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Several files or directories, ingested in this order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
+    /// The index to rebuild.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
+}
+
+impl JobRequest {
+    /// Convert to a job spec, naming the offending field on error.
+    pub fn into_spec(self) -> Result<dataflow::jobs::JobSpec, ApiError> {
+        use dataflow::jobs::{IndexName, JobSpec};
+        let unused = |field: &str, kind: &str| Err(ApiError::bad(field, format!("not used by {kind}")));
+        match self.kind.as_str() {
+            "ingest_parquet" => {
+                if self.index.is_some() {
+                    return unused("index", "ingest_parquet");
+                }
+                let paths = match (self.path, self.paths) {
+                    (Some(p), None) => vec![p],
+                    (None, Some(ps)) => ps,
+                    (None, None) => return Err(ApiError::bad("path", "a file or directory is required")),
+                    (Some(_), Some(_)) => return Err(ApiError::bad("paths", "give either path or paths")),
+                };
+                if paths.is_empty() {
+                    return Err(ApiError::bad("paths", "must not be empty"));
+                }
+                if let Some(i) = paths.iter().position(|p| p.trim().is_empty()) {
+                    return Err(ApiError::bad(&format!("paths[{i}]"), "must not be empty"));
+                }
+                Ok(JobSpec::IngestParquet { paths: paths.into_iter().map(std::path::PathBuf::from).collect() })
+            }
+            "reembed" => match (&self.path, &self.paths, &self.index) {
+                (None, None, None) => Ok(JobSpec::Reembed),
+                (Some(_), _, _) => unused("path", "reembed"),
+                (_, Some(_), _) => unused("paths", "reembed"),
+                (_, _, Some(_)) => unused("index", "reembed"),
+            },
+            "rebuild_index" => {
+                if self.path.is_some() || self.paths.is_some() {
+                    return unused("path", "rebuild_index");
+                }
+                let name = self.index.ok_or_else(|| ApiError::bad("index", "the index to rebuild is required"))?;
+                let index = IndexName::parse(&name).ok_or_else(|| {
+                    ApiError::bad("index", format!("expected \"workers\" or \"playbook_memory\", got {name:?}"))
+                })?;
+                Ok(JobSpec::RebuildIndex { index })
+            }
+            other => Err(ApiError::bad(
+                "kind",
+                format!("expected \"ingest_parquet\", \"reembed\" or \"rebuild_index\", got {other:?}"),
+            )),
+        }
+    }
+}
+
+/// `POST /v1/jobs` answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JobCreated {
+    /// The new job's id.
+    pub job_id: String,
+    /// Its state (`queued`).
+    pub state: dataflow::jobs::JobState,
+}

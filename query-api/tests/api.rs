@@ -210,9 +210,11 @@ async fn validators_and_playbook_loop() {
     }
 
     // Fill validation: two workers of the same validator-pool combination pass.
-    let pool: Vec<_> = e.all_workers().into_iter().filter(|x| x.id.0.starts_with("test-w-")).collect();
+    let mut pool: Vec<_> = e.all_workers().into_iter().filter(|x| x.id.0.starts_with("test-w-")).collect();
+    pool.sort_by(|x, y| x.id.cmp(&y.id));
     let a = &pool[0];
     let b = pool.iter().find(|x| x.id != a.id && x.city == a.city && x.role == a.role).unwrap();
+    let other_role = e.all_workers().into_iter().find(|x| x.role != a.role).unwrap();
     let job = json!({"role": a.role, "city": a.city, "state": a.state, "count": 2, "dates": {"start": "2027-01-04", "end": "2027-01-06"}});
     let (_, v) = call(&r, "POST", "/v1/validate/fill", Some(json!({"job": job, "worker_ids": [a.id.0, b.id.0]}))).await;
     assert_eq!(v["ok"], json!(true), "{v}");
@@ -220,7 +222,7 @@ async fn validators_and_playbook_loop() {
         (json!([a.id.0, a.id.0]), "duplicate_worker"),
         (json!([a.id.0]), "count_mismatch"),
         (json!([a.id.0, "nobody"]), "unknown_worker"),
-        (json!([a.id.0, "w-0000001"]), "role_mismatch"),
+        (json!([a.id.0, other_role.id.0]), "role_mismatch"),
     ] {
         let (_, v) = call(&r, "POST", "/v1/validate/fill", Some(json!({"job": job, "worker_ids": ids}))).await;
         assert!(v["violations"].as_array().unwrap().iter().any(|x| x["code"] == json!(code)), "{code}: {v}");

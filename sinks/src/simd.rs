@@ -27,6 +27,51 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// Dot product of an `f32` vector with an `i8` one (unscaled).
+#[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+pub fn dot_i8(a: &[f32], b: &[i8]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0.0f32; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i] as f32;
+        }
+    }
+    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * *y as f32;
+    }
+    s
+}
+
+/// Ask the CPU to start loading `row` (its first cache lines) into cache; a no-op off x86-64.
+///
+/// The workspace denies `unsafe`; this is its one exception: `_mm_prefetch` is an
+/// intrinsic without a safe wrapper in std, and a prefetch is a hint that cannot fault.
+#[inline]
+#[allow(unsafe_code)]
+pub fn prefetch<T>(row: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = row.as_ptr() as *const i8;
+        let bytes = std::mem::size_of_val(row);
+        let mut off = 0;
+        // Up to four lines: the hardware prefetcher follows the rest of a sequential row.
+        while off < bytes && off < 256 {
+            // SAFETY: SSE is part of the x86-64 baseline, and a prefetch never faults (the
+            // address stays inside `row` anyway).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off)) };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
 /// Squared L2 norm.
 #[inline]
 pub fn norm_sq(a: &[f32]) -> f32 {

@@ -17,7 +17,7 @@ pub use generate::{
     generate_corpus, generate_validator_pool, generate_workers, validator_pool_combos, BASE_UPDATED_AT_MS,
     REFERENCE_DAY, VALIDATOR_POOL_SIZE,
 };
-pub use parquet_io::{open_workers, read_workers, worker_schema, write_workers, WorkerBatches};
+pub use parquet_io::{open_workers, read_workers, worker_schema, write_workers, RowRead, WorkerBatches};
 
 /// An error reading or writing a corpus file. Every message starts with the file path.
 #[derive(Debug, thiserror::Error)]

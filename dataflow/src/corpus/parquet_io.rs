@@ -354,6 +354,8 @@ pub struct WorkerBatches {
     reader: ParquetRecordBatchReader,
     /// 0-based file row index of the next batch's first row.
     next_row: usize,
+    /// Rows in the file, from its footer.
+    total_rows: usize,
     has_certs: bool,
     done: bool,
 }
@@ -409,6 +411,7 @@ pub fn open_workers(path: &Path, batch_size: usize) -> Result<WorkerBatches, Cor
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| CorpusError::NotParquet { path: path.to_path_buf(), message: e.to_string() })?;
     let has_certs = validate_schema(path, builder.schema())?;
+    let total_rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
 
     let wanted: Vec<&str> =
         REQUIRED.iter().chain(CERT_COLUMNS.iter().filter(|_| has_certs)).map(|(name, _)| *name).collect();
@@ -424,7 +427,7 @@ pub fn open_workers(path: &Path, batch_size: usize) -> Result<WorkerBatches, Cor
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let reader =
         builder.with_projection(mask).with_batch_size(batch_size.max(1)).build().map_err(|e| parquet_err(path, e))?;
-    Ok(WorkerBatches { path: path.to_path_buf(), reader, next_row: 0, has_certs, done: false })
+    Ok(WorkerBatches { path: path.to_path_buf(), reader, next_row: 0, total_rows, has_certs, done: false })
 }
 
 /// Reads all workers of `path` (see [`open_workers`] for what is accepted).
@@ -503,8 +506,10 @@ impl WorkerBatches {
         i32::try_from(v).map_err(|_| self.row_err(row, col, format!("date {v} out of range for Date32")))
     }
 
-    /// Converts one record batch; `self.next_row` is the file row of its first row.
-    fn convert(&self, batch: &RecordBatch) -> Result<Vec<WorkerRecord>, CorpusError> {
+    /// Converts one record batch row by row; `self.next_row` is the file row of its first
+    /// row. The outer error is about the batch (a column that cannot be read at all), the
+    /// inner ones about single rows.
+    fn convert_rows(&self, batch: &RecordBatch) -> Result<Vec<RowRead>, CorpusError> {
         let id = self.str_col(batch, ID)?;
         let name = self.str_col(batch, NAME)?;
         let role = self.str_col(batch, ROLE)?;
@@ -529,10 +534,7 @@ impl WorkerBatches {
             None
         };
 
-        let mut out = Vec::with_capacity(batch.num_rows());
-        for i in 0..batch.num_rows() {
-            let row = self.next_row + i;
-
+        let convert_row = |i: usize, row: usize| -> Result<WorkerRecord, CorpusError> {
             let mut skills = Vec::new();
             for j in skill_ranges(i).unwrap_or(0..0) {
                 let s = skill_values(j).ok_or_else(|| self.row_err(row, SKILLS, "null skill in list"))?;
@@ -558,7 +560,7 @@ impl WorkerBatches {
                 }
             }
 
-            out.push(WorkerRecord {
+            Ok(WorkerRecord {
                 id: WorkerId(self.req_str(&id, i, row, ID)?),
                 name: self.req_str(&name, i, row, NAME)?,
                 role: self.req_str(&role, i, row, ROLE)?,
@@ -574,16 +576,26 @@ impl WorkerBatches {
                 phone: self.req_str(&phone, i, row, PHONE)?,
                 email: self.req_str(&email, i, row, EMAIL)?,
                 updated_at: updated(i).ok_or_else(|| self.row_err(row, UPDATED_AT, "null value in required column"))?,
-            });
-        }
-        Ok(out)
+            })
+        };
+
+        Ok((0..batch.num_rows())
+            .map(|i| {
+                let row = self.next_row + i;
+                RowRead { row, id: id(i).map(str::to_owned), record: convert_row(i, row) }
+            })
+            .collect())
     }
-}
 
-impl Iterator for WorkerBatches {
-    type Item = Result<Vec<WorkerRecord>, CorpusError>;
+    /// Rows in the file (from its footer; nothing is decoded).
+    pub fn total_rows(&self) -> usize {
+        self.total_rows
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next record batch with every row converted on its own: a bad row is returned as
+    /// its error and the rest of the batch (and file) is still read. The outer error ends
+    /// the iteration (the file cannot be decoded further). `None` at the end of the file.
+    pub fn next_rows(&mut self) -> Option<Result<Vec<RowRead>, CorpusError>> {
         if self.done {
             return None;
         }
@@ -598,8 +610,32 @@ impl Iterator for WorkerBatches {
             }
             Some(Ok(batch)) => batch,
         };
-        let result = self.convert(&batch);
+        let result = self.convert_rows(&batch);
         self.next_row += batch.num_rows();
+        if result.is_err() {
+            self.done = true;
+        }
+        Some(result)
+    }
+}
+
+/// One row read by [`WorkerBatches::next_rows`].
+#[derive(Debug)]
+pub struct RowRead {
+    /// 0-based row index within the file.
+    pub row: usize,
+    /// The row's id, if it has one.
+    pub id: Option<String>,
+    /// The record, or what is wrong with the row ([`CorpusError::Row`]).
+    pub record: Result<WorkerRecord, CorpusError>,
+}
+
+impl Iterator for WorkerBatches {
+    type Item = Result<Vec<WorkerRecord>, CorpusError>;
+
+    /// The next batch; the first bad row fails it and ends the iteration.
+    fn next(&mut self) -> Option<Self::Item> {
+        let result = self.next_rows()?.and_then(|rows| rows.into_iter().map(|r| r.record).collect());
         if result.is_err() {
             self.done = true;
         }

@@ -1,5 +1,7 @@
-//! Text embedding: the [`Embedder`] contract, the built-in [`HashingEmbedder`] and the
-//! bounded [`QueryCache`] for query embeddings.
+//! Text embedding: the [`Embedder`] contract, its implementations — the built-in
+//! [`HashingEmbedder`], all-MiniLM-L6-v2 in pure Rust ([`MiniLmEmbedder`]) and the static
+//! embedder distilled from it ([`StaticEmbedder`], written by [`distill()`]) — the choice
+//! between them ([`select`]) and the bounded [`QueryCache`] for query embeddings.
 //!
 //! Embeddings are what the vector index stores for every worker (from
 //! [`crate::record::WorkerRecord::embedding_text`]) and what a coordinator's search text
@@ -7,10 +9,21 @@
 //! [`Embedder::dim`]), otherwise distances are meaningless.
 
 pub mod cache;
+pub mod distill;
 pub mod hashing;
+pub mod minilm;
+pub mod select;
+pub mod static_model;
+pub mod wordpiece;
+
+use std::path::PathBuf;
 
 pub use cache::{CacheStats, QueryCache};
+pub use distill::{distill, DistillConfig, DistillReport};
 pub use hashing::HashingEmbedder;
+pub use minilm::{MiniLmConfig, MiniLmEmbedder};
+pub use select::{select, EmbedderKind, ModelPaths, Selected};
+pub use static_model::StaticEmbedder;
 
 /// Turns text into a fixed-size dense vector.
 ///
@@ -38,6 +51,7 @@ pub trait Embedder: Send + Sync + 'static {
 
 /// Errors from constructing an embedder.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EmbedError {
     /// The requested dimension is outside the supported range
     /// ([`hashing::MIN_DIM`]..=[`hashing::MAX_DIM`]).
@@ -45,5 +59,29 @@ pub enum EmbedError {
     InvalidDimension {
         /// The rejected dimension.
         dim: usize,
+    },
+    /// A model file is missing, unreadable or corrupt.
+    #[error("{}: {reason}; {hint}", path.display())]
+    ModelFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+        /// The command that (re)creates it.
+        hint: &'static str,
+    },
+    /// The model failed at run time (thread pool, forward pass, decomposition).
+    #[error("{reason}")]
+    Runtime {
+        /// What failed.
+        reason: String,
+    },
+    /// The named embedder cannot be used (e.g. its files are absent).
+    #[error("embedder {kind}: {reason}")]
+    Unavailable {
+        /// Which embedder was asked for.
+        kind: &'static str,
+        /// Why it cannot be used.
+        reason: String,
     },
 }

@@ -131,6 +131,9 @@ pub struct DurabilityConfig {
     pub segment_bytes: u64,
     /// How long recovery may take to make the restored state visible.
     pub recovery_timeout: Duration,
+    /// Accept a directory whose indexes another embedder built, and re-embed everything with
+    /// this one (see [`check_embedder`]); otherwise such a start is refused.
+    pub reembed: bool,
 }
 
 impl DurabilityConfig {
@@ -144,6 +147,7 @@ impl DurabilityConfig {
             snapshot_every_writes: Some(100_000),
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             recovery_timeout: Duration::from_secs(600),
+            reembed: false,
         }
     }
 
@@ -307,6 +311,59 @@ fn file_crc(path: &Path) -> std::result::Result<(u64, u32), WalError> {
         len += n as u64;
     }
     Ok((len, hasher.finalize()))
+}
+
+/// File in the data directory naming the embedder (id and dimension) its indexes are built with.
+pub const EMBEDDER_FILE: &str = "embedder.json";
+
+/// Contents of [`EMBEDDER_FILE`].
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct EmbedderMark {
+    embedder: String,
+    dim: usize,
+}
+
+/// Makes sure the directory's indexes are (re)built with the embedder `name` at `dim`:
+/// records it in [`EMBEDDER_FILE`] on first use, refuses a different one with
+/// [`DataflowError::EmbedderMismatch`] naming both, or with [`DurabilityConfig::reembed`]
+/// records the new one. Re-embedding is sound because snapshots and the log hold records,
+/// never vectors: recovery embeds every worker again with the running embedder, so one index
+/// never mixes two embedders' vectors.
+pub(super) fn check_embedder(config: &DurabilityConfig, name: &str, dim: usize) -> Result<()> {
+    let path = config.dir.join(EMBEDDER_FILE);
+    let action = "recording the data directory's embedder";
+    let current = EmbedderMark { embedder: name.to_owned(), dim };
+    match fs::read(&path) {
+        Ok(bytes) => {
+            let stored: EmbedderMark = serde_json::from_slice(&bytes).map_err(|e| {
+                DataflowError::storage(action, StorageError::Corrupt { path: path.clone(), reason: e.to_string() })
+            })?;
+            if stored == current {
+                return Ok(());
+            }
+            if !config.reembed {
+                return Err(DataflowError::EmbedderMismatch {
+                    dir: config.dir.clone(),
+                    stored: stored.embedder,
+                    stored_dim: stored.dim,
+                    configured: current.embedder,
+                    configured_dim: dim,
+                });
+            }
+            tracing::warn!(
+                from = %stored.embedder, to = %name,
+                "re-embedding the data directory's workers and playbook records with a new embedder"
+            );
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(DataflowError::storage(action, io_error(&path, e))),
+    }
+    fs::create_dir_all(&config.dir).map_err(|e| DataflowError::storage(action, io_error(&config.dir, e)))?;
+    let tmp = config.dir.join(format!(".{EMBEDDER_FILE}.tmp"));
+    let json = serde_json::to_vec_pretty(&current).unwrap_or_default();
+    fs::write(&tmp, json)
+        .and_then(|()| fs::rename(&tmp, &path))
+        .map_err(|e| DataflowError::storage(action, io_error(&path, e)))
 }
 
 /// Opens the log (ready for appends) and reads the latest snapshot. Errors are
@@ -730,7 +787,8 @@ impl<'s> TrackTombstones<'s> for Stream<'s, Version, Vec<(WorkerOp, Version)>> {
         by_time(self, pact, "TrackTombstones", move |_t, ops, out| {
             let mut changed: HashMap<WorkerId, Option<i64>> = HashMap::new();
             for (op, _) in ops {
-                let stamp = op.stamp();
+                // A refresh changes no record and leaves every stamp as it is.
+                let Some(stamp) = op.stamp() else { continue };
                 let deleted = matches!(op, WorkerOp::Delete { .. });
                 let was_deleted = match slots.get_mut(op.id()) {
                     Some((s, _)) if stamp < *s => continue,

@@ -19,6 +19,8 @@
 //! version order while concurrent writers share fsyncs.
 
 pub mod durable;
+mod host;
+pub mod results;
 pub mod search;
 pub mod state;
 
@@ -39,6 +41,7 @@ use crate::embed::cache::{CacheStats, QueryCache};
 use crate::embed::hashing::HashingEmbedder;
 use crate::embed::Embedder;
 use crate::error::{DataflowError, Result};
+use crate::jobs::{Jobs, JobsConfig};
 use crate::record::{WorkerId, WorkerRecord};
 use crate::validators::fill::{validate_fill, FillJob};
 use crate::validators::Violation;
@@ -65,8 +68,12 @@ pub struct EngineConfig {
     pub channel_capacity: usize,
     /// Query-embedding cache entries.
     pub query_cache: usize,
+    /// Search-result cache entries (0 disables it); see [`results`].
+    pub result_cache: usize,
     /// Log writes, snapshot and recover in this directory; `None` keeps everything in memory.
     pub durability: Option<DurabilityConfig>,
+    /// Batch jobs (their records go to `<durability dir>/jobs`).
+    pub jobs: JobsConfig,
 }
 
 impl Default for EngineConfig {
@@ -81,7 +88,9 @@ impl Default for EngineConfig {
             playbook_index,
             channel_capacity: 4_096,
             query_cache: 10_000,
+            result_cache: 10_000,
             durability: None,
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -112,6 +121,8 @@ pub struct EngineStats {
     /// Query-embedding cache.
     #[serde(skip)]
     pub cache: CacheStats,
+    /// Search-result cache.
+    pub result_cache: results::ResultCacheStats,
     /// Dead letters recorded since start.
     pub dead_letters: u64,
     /// The embedder's name.
@@ -409,6 +420,7 @@ pub struct Engine {
     started: Instant,
     durable: Option<Arc<Durability>>,
     stopped: AtomicBool,
+    jobs: Jobs,
 }
 
 impl Engine {
@@ -432,6 +444,7 @@ impl Engine {
             workers_index: VectorCollection::new("workers", wcfg)?,
             playbook_index: VectorCollection::new("playbook_memory", pcfg)?,
             workers: RwLock::new(HashMap::new()),
+            visibility: RwLock::new(()),
             playbook: RwLock::new(HashMap::new()),
             outcomes: RwLock::new(HashMap::new()),
             tombstones: RwLock::new(HashMap::new()),
@@ -440,12 +453,19 @@ impl Engine {
             dead_letters: Mutex::new(VecDeque::new()),
             dead_letter_total: AtomicU64::new(0),
             embedder,
+            results: results::ResultCache::new(config.result_cache),
         });
+        if let Some(d) = &config.durability {
+            durable::check_embedder(d, state.embedder.name(), state.embedder.dim())?;
+        }
         // Read the files before any thread starts, so a bad data directory fails fast.
         let (wal, opened) = match config.durability.as_ref().map(durable::open).transpose()? {
             Some((wal, opened)) => (Some(wal), Some(opened)),
             None => (None, None),
         };
+        let jobs_dir = config.durability.as_ref().map(|d| d.dir.join("jobs"));
+        let jobs =
+            Jobs::open(config.jobs.clone(), jobs_dir).map_err(|e| DataflowError::Start { reason: e.to_string() })?;
         let seed = opened.as_ref().map_or(0, |o| o.max_version());
         let capacity = config.channel_capacity.max(1);
         let (tx, rx) = crossbeam_channel::bounded(capacity);
@@ -480,6 +500,7 @@ impl Engine {
             started: Instant::now(),
             durable: config.durability.clone().map(|c| Arc::new(Durability::new(c))),
             stopped: AtomicBool::new(false),
+            jobs,
         };
         if let (Some(d), Some(opened), Some(dcfg)) = (&engine.durable, opened, &config.durability) {
             // On error the engine is dropped: its dataflow stops, and no snapshot is written
@@ -488,7 +509,15 @@ impl Engine {
             d.set_ready(info);
             d.spawn_snapshotter(Arc::clone(&engine.shared), Arc::clone(&engine.state))?;
         }
+        // Jobs run (and interrupted ones resume) only on the recovered state.
+        let host = host::EngineHost::new(Arc::clone(&engine.shared), Arc::clone(&engine.state));
+        engine.jobs.start(Arc::new(host)).map_err(|e| DataflowError::Start { reason: e.to_string() })?;
         Ok(engine)
+    }
+
+    /// Batch jobs (parquet ingest, re-embed, index rebuild): submit, follow, cancel.
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
     }
 
     /// Insert or replace workers, all at one version (readers see all of them or none).
@@ -627,6 +656,7 @@ impl Engine {
             workers_index: self.state.workers_index.stats(),
             playbook_index: self.state.playbook_index.stats(),
             cache: self.cache.stats(),
+            result_cache: self.state.results.stats(),
             dead_letters: self.state.dead_letter_total.load(Ordering::Relaxed),
             embedder: self.state.embedder.name().to_owned(),
         }
@@ -649,6 +679,8 @@ impl Engine {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
+        // First, while writes are still accepted: a running job stops between batches.
+        self.jobs.stop();
         if let Some(d) = &self.durable {
             d.stop_snapshotter();
         }
@@ -689,10 +721,12 @@ impl Drop for Engine {
 /// One timely worker: build the dataflow; the first worker of the process feeds it.
 fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, state: &Arc<EngineState>, tombstones: bool) {
     let probe = ProbeHandle::new();
+    let peers = worker.peers();
     let (mut ops_in, mut rec_in) = worker.dataflow::<Version, _, _>(|scope| {
         let (ops_in, ops) = scope.new_input::<Vec<(WorkerOp, Version)>>();
         let (rec_in, records) = scope.new_input::<Vec<PlaybookRecord>>();
-        crate::pipeline::build(ops, records, Arc::clone(state), &probe, tombstones);
+        // This engine runs one process: all its peers are local.
+        crate::pipeline::build(ops, records, Arc::clone(state), &probe, tombstones, peers);
         (ops_in, rec_in)
     });
     if worker.index() != 0 {

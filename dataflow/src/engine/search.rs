@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use sinks::{Filter, SearchRequest};
 
+use crate::engine::results::{self, Lookup, ResultKey};
 use crate::engine::Engine;
 use crate::error::{DataflowError, Result};
 use crate::record::WorkerRecord;
@@ -50,7 +51,8 @@ impl Filters {
             .collect()
     }
 
-    fn matches(&self, r: &WorkerRecord) -> bool {
+    /// Whether `r` passes these filters.
+    pub fn matches(&self, r: &WorkerRecord) -> bool {
         let eq = |want: &Option<String>, have: &str| {
             want.as_ref().is_none_or(|w| w.trim().eq_ignore_ascii_case(have.trim()))
         };
@@ -137,6 +139,30 @@ impl Engine {
             }));
         }
         let predicate = req.predicate.clone();
+        // Index and records at one version (see `EngineState::visibility`). Not re-entered
+        // below: a nested read could wait behind a queued writer.
+        let _gate = self.state.visibility.read();
+        let key = ResultKey::of(q, text);
+        if let Some(key) = &key {
+            let still_valid = |id: &str, hits: &[SearchHit]| {
+                let now = self.worker(id).and_then(|rec| {
+                    let v = self.state.workers_index.vector(id)?;
+                    Some((rec, sinks::simd::dot(&vector, &v)))
+                });
+                results::unaffected(
+                    id,
+                    now.as_ref().map(|(r, s)| (r.as_ref(), *s)),
+                    hits,
+                    q.k,
+                    &q.filters,
+                    &q.exclude_ids,
+                )
+            };
+            if let Lookup::Hit(hits) = self.state.results.lookup(key, still_valid) {
+                return Ok(SearchOutcome { hits, version });
+            }
+        }
+        let applied = self.state.results.applied();
         let neighbours = self.state.workers_index.search(&req)?;
 
         let mut scored: HashMap<String, f32> =
@@ -163,6 +189,9 @@ impl Engine {
             .collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
         hits.truncate(q.k);
+        if let Some(key) = key {
+            self.state.results.put(key, applied, &hits);
+        }
         Ok(SearchOutcome { hits, version })
     }
 

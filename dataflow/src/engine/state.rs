@@ -54,6 +54,9 @@ pub struct EngineState {
     pub playbook_index: VectorCollection,
     /// Live worker records by id.
     pub workers: RwLock<HashMap<String, Arc<WorkerRecord>>>,
+    /// Held for writing while a version is applied to `workers` and `workers_index`, and for
+    /// reading by a search, so a search reads both at the same version.
+    pub visibility: RwLock<()>,
     /// Accepted playbook entries by record id.
     pub playbook: RwLock<HashMap<String, PlaybookEntry>>,
     /// Outcomes of decided records.
@@ -72,34 +75,58 @@ pub struct EngineState {
     pub dead_letter_total: std::sync::atomic::AtomicU64,
     /// The embedder of both indexes.
     pub embedder: Arc<dyn Embedder>,
+    /// Search results, validated by the log of worker writes kept beside them.
+    pub results: crate::engine::results::ResultCache,
 }
 
 impl EngineState {
-    /// Apply one version's worker index ops.
+    /// Apply one version's worker index ops, all of them at once: vectors are checked and
+    /// normalised first, without a lock; then, under [`EngineState::visibility`], the records
+    /// replace the old ones under one write lock and the index takes the whole batch under one
+    /// write lock. A reader never sees part of a version (the pipeline hands each version to
+    /// this method in one call).
     pub fn apply_workers(&self, version: Version, ops: Vec<IndexOp>) {
         let mut updates = Vec::with_capacity(ops.len());
-        {
-            let mut workers = self.workers.write();
-            for op in ops {
-                match op.value {
-                    Some((rec, vector)) => {
-                        let payload = vec![
-                            ("city".to_owned(), rec.city.clone()),
-                            ("state".to_owned(), rec.state.clone()),
-                            ("role".to_owned(), rec.role.clone()),
-                            ("shift".to_owned(), rec.shift.clone()),
-                        ];
-                        updates.push(PointUpdate::upsert(rec.id.0.as_str(), vector, payload));
-                        workers.insert(rec.id.0.clone(), rec);
-                    }
-                    None => {
-                        updates.push(PointUpdate::delete(op.id.0.as_str()));
-                        workers.remove(&op.id.0);
-                    }
+        let mut records = Vec::with_capacity(ops.len());
+        for op in ops {
+            match op.value {
+                Some((rec, vector)) => {
+                    let payload = vec![
+                        ("city".to_owned(), rec.city.clone()),
+                        ("state".to_owned(), rec.state.clone()),
+                        ("role".to_owned(), rec.role.clone()),
+                        ("shift".to_owned(), rec.shift.clone()),
+                    ];
+                    updates.push(PointUpdate::upsert(rec.id.0.as_str(), vector, payload));
+                    records.push((op.id, Some(rec)));
+                }
+                None => {
+                    updates.push(PointUpdate::delete(op.id.0.as_str()));
+                    records.push((op.id, None));
                 }
             }
         }
-        for (id, err) in self.workers_index.apply(updates, version) {
+        let ids: Vec<String> = records.iter().map(|(id, _)| id.0.clone()).collect();
+        let prepared = self.workers_index.prepare(updates);
+        let rejected = {
+            let _gate = self.visibility.write();
+            {
+                let mut workers = self.workers.write();
+                for (id, rec) in records {
+                    match rec {
+                        Some(rec) => {
+                            workers.insert(id.0, rec);
+                        }
+                        None => {
+                            workers.remove(&id.0);
+                        }
+                    }
+                }
+            }
+            self.results.record(version, ids.iter().map(|s| s.as_str()));
+            self.workers_index.commit(prepared, version)
+        };
+        for (id, err) in rejected {
             // The record passed validation but its vector can't be indexed (e.g. a text
             // with no features): keep the record, report it.
             self.dead_letter(DeadLetter {
@@ -107,6 +134,7 @@ impl EngineState {
                 id: id.as_str().to_owned(),
                 field: "embedding".into(),
                 reason: err.to_string(),
+                source: None,
             });
         }
     }

@@ -13,7 +13,8 @@ use crate::operators::upsert::WorkerChange;
 use crate::record::{WorkerId, WorkerRecord};
 
 /// One index operation: `Some` upserts the worker with its vector, `None` deletes it.
-#[derive(Clone, Debug)]
+/// Serde so a version's operations can be gathered on one worker before the sink.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct IndexOp {
     /// The worker.
     pub id: WorkerId,

@@ -9,9 +9,11 @@
 //! exchanged by worker id: each timely worker owns a shard of ids. Within one version ops
 //! apply in arrival order, then claims are answered, so a claim sees every write of its own
 //! and earlier versions. Ties on `updated_at` go to the later write. A delete leaves its
-//! stamp behind so a late, older upsert cannot resurrect the worker.
+//! stamp behind so a late, older upsert cannot resurrect the worker. A refresh (re-embed)
+//! emits the record live at the end of its version as an [`UpsertOut::Refresh`], outside the
+//! collection's changes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::Exchange;
@@ -53,6 +55,9 @@ impl UpsertIn {
 pub enum UpsertOut {
     /// A change of the live collection.
     Change(WorkerChange),
+    /// A refreshed worker's live record, as an insertion to embed and index again. Not a
+    /// change of the collection (the record is unchanged): only the embed path takes it.
+    Refresh(WorkerChange),
     /// A claim's answer: the worker's live record, if any.
     Answer {
         /// The asking record.
@@ -85,7 +90,7 @@ enum Slot {
 
 /// Apply one op to `state`, pushing the collection changes it causes.
 fn apply(state: &mut HashMap<WorkerId, Slot>, op: WorkerOp, t: Version, out: &mut Vec<WorkerChange>) {
-    let stamp = op.stamp();
+    let Some(stamp) = op.stamp() else { return };
     let newer = match state.get(op.id()) {
         None => true,
         Some(Slot::Live(r)) => stamp >= r.updated_at,
@@ -111,6 +116,7 @@ fn apply(state: &mut HashMap<WorkerId, Slot>, op: WorkerOp, t: Version, out: &mu
             }
             state.insert(id, Slot::Deleted(at));
         }
+        WorkerOp::Refresh { .. } => {}
     }
 }
 
@@ -121,14 +127,31 @@ impl<'s> UpsertNewest<'s> for Stream<'s, Version, Vec<UpsertIn>> {
         by_time(self, pact, "UpsertNewest", move |t, inputs, out| {
             let mut changes = Vec::new();
             let mut claims = Vec::new();
+            let mut refreshes = Vec::new();
             for x in inputs {
                 match x {
+                    UpsertIn::Op(WorkerOp::Refresh { id }) => refreshes.push(id),
                     UpsertIn::Op(op) => apply(&mut state, op, t, &mut changes),
                     UpsertIn::Claim { record, worker } => claims.push((record, worker)),
                 }
             }
             // A record changed twice within one version: cancel the intermediate value.
             differential_dataflow::consolidation::consolidate_updates(&mut changes);
+            // A refresh re-embeds the record as of the end of its version; a worker whose
+            // record changed in the same version is embedded anyway.
+            if !refreshes.is_empty() {
+                refreshes.sort();
+                refreshes.dedup();
+                let inserted: HashSet<&WorkerId> = changes.iter().filter(|c| c.2 > 0).map(|c| &(c.0).0).collect();
+                for id in refreshes {
+                    if inserted.contains(&id) {
+                        continue;
+                    }
+                    if let Some(Slot::Live(r)) = state.get(&id) {
+                        out.push(UpsertOut::Refresh(((id, r.clone()), t, 1)));
+                    }
+                }
+            }
             out.extend(changes.into_iter().map(UpsertOut::Change));
             for (record, worker) in claims {
                 let live = match state.get(&worker) {

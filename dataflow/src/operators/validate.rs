@@ -23,7 +23,7 @@ impl<'s> Validate<'s> for Stream<'s, Version, Vec<(WorkerOp, Version)>> {
         let checked: Checked<'s> = self.map(|(op, t)| match check(&op) {
             None => Ok((op, t)),
             Some((field, reason)) => {
-                Err(DeadLetter { version: t, id: op.id().0.clone(), field: field.to_owned(), reason })
+                Err(DeadLetter { version: t, id: op.id().0.clone(), field: field.to_owned(), reason, source: None })
             }
         });
         let ok = checked.clone().flat_map(|r: Result<(WorkerOp, Version), DeadLetter>| r.ok());
@@ -35,8 +35,10 @@ impl<'s> Validate<'s> for Stream<'s, Version, Vec<(WorkerOp, Version)>> {
 /// Why a worker op is refused: `(field, reason)`.
 pub fn check(op: &WorkerOp) -> Option<(&'static str, String)> {
     match op {
-        WorkerOp::Delete { id, .. } if id.0.trim().is_empty() => Some(("id", "must not be empty".into())),
-        WorkerOp::Delete { .. } => None,
+        WorkerOp::Delete { id, .. } | WorkerOp::Refresh { id } if id.0.trim().is_empty() => {
+            Some(("id", "must not be empty".into()))
+        }
+        WorkerOp::Delete { .. } | WorkerOp::Refresh { .. } => None,
         WorkerOp::Upsert(r) => check_record(r),
     }
 }

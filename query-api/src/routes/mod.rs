@@ -1,5 +1,6 @@
 //! Handlers, one file per resource. Each is thin: parse, call the engine, shape the answer.
 
+pub mod jobs;
 pub mod ops;
 pub mod playbooks;
 pub mod search;

@@ -154,13 +154,18 @@ impl FlatGraph {
         }
     }
 
-    fn greedy(&self, q: &[f32], store: &VectorStorage, mut ep: u32, from: u8, down_to: u8) -> u32 {
-        let mut best = dot(q, store.get(InternalId(ep)));
+    fn greedy(&self, q: &[f32], store: &VectorStorage, ep: u32, from: u8, down_to: u8) -> u32 {
+        self.greedy_by(&|n| dot(q, store.get(InternalId(n))), ep, from, down_to)
+    }
+
+    /// Greedy descent from `from` down to `down_to`, scoring nodes with `score`.
+    fn greedy_by(&self, score: &dyn Fn(u32) -> f32, mut ep: u32, from: u8, down_to: u8) -> u32 {
+        let mut best = score(ep);
         for level in (down_to as usize..=from as usize).rev() {
             loop {
                 let mut moved = false;
                 for &n in self.links(ep, level) {
-                    let s = dot(q, store.get(InternalId(n)));
+                    let s = score(n);
                     if s > best {
                         best = s;
                         ep = n;
@@ -193,12 +198,14 @@ impl FlatGraph {
     }
 
     /// Beam search on `level` from `ep`; returns up to `ef` closest nodes (any node,
-    /// accepted or not), best first.
+    /// accepted or not), best first. The walk scores with the 8-bit rows; the result is
+    /// re-scored with the `f32` rows.
     fn search_layer(&self, q: &[f32], store: &VectorStorage, ep: u32, ef: usize, level: usize) -> Vec<Cand> {
         self.with_visited(|e, marks| {
             let mut cands = BinaryHeap::new();
             let mut best: BinaryHeap<std::cmp::Reverse<Cand>> = BinaryHeap::new();
-            let s = dot(q, store.get(InternalId(ep)));
+            let mut fresh: Vec<u32> = Vec::with_capacity(self.m0);
+            let s = store.approx_dot(q, InternalId(ep));
             marks[ep as usize] = e;
             cands.push(Cand(s, ep));
             best.push(std::cmp::Reverse(Cand(s, ep)));
@@ -207,13 +214,17 @@ impl FlatGraph {
                 if best.len() >= ef && s < worst {
                     break;
                 }
+                fresh.clear();
                 for &n in self.links(node, level) {
                     let m = &mut marks[n as usize];
-                    if *m == e {
-                        continue;
+                    if *m != e {
+                        *m = e;
+                        store.prefetch_codes(InternalId(n));
+                        fresh.push(n);
                     }
-                    *m = e;
-                    let sn = dot(q, store.get(InternalId(n)));
+                }
+                for &n in &fresh {
+                    let sn = store.approx_dot(q, InternalId(n));
                     let worst = best.peek().map(|r| r.0 .0).unwrap_or(f32::NEG_INFINITY);
                     if best.len() < ef || sn > worst {
                         cands.push(Cand(sn, n));
@@ -224,7 +235,8 @@ impl FlatGraph {
                     }
                 }
             }
-            let mut out: Vec<Cand> = best.into_iter().map(|r| r.0).collect();
+            let mut out: Vec<Cand> =
+                best.into_iter().map(|r| Cand(dot(q, store.get(InternalId(r.0 .1))), r.0 .1)).collect();
             out.sort_by(|a, b| b.cmp(a));
             out
         })
@@ -232,6 +244,10 @@ impl FlatGraph {
 
     /// Top-`k` nodes accepted by `accept`, best first. The beam keeps `ef` accepted
     /// candidates while the walk passes through rejected ones (dead or filtered).
+    ///
+    /// The walk scores nodes with the 8-bit rows ([`VectorStorage::approx_dot`]), loading
+    /// each hop's unvisited neighbours ahead of scoring them; the `ef` accepted candidates
+    /// are then re-scored with the `f32` rows, so returned scores are exact.
     pub fn search(
         &self,
         q: &[f32],
@@ -241,14 +257,16 @@ impl FlatGraph {
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<(InternalId, f32)> {
         let Some(entry) = self.entry else { return Vec::new() };
-        let ep = self.greedy(q, store, entry, self.max_level, 1);
+        let approx = |n: u32| store.approx_dot(q, InternalId(n));
+        let ep = self.greedy_by(&approx, entry, self.max_level, 1);
         let ef = ef.max(k);
         self.with_visited(|e, marks| {
             let mut cands = BinaryHeap::new();
             // `found` holds accepted nodes only; the walk stops when the best unexplored
             // candidate is worse than the ef-th accepted node.
             let mut found: BinaryHeap<std::cmp::Reverse<Cand>> = BinaryHeap::new();
-            let s = dot(q, store.get(InternalId(ep)));
+            let mut fresh: Vec<u32> = Vec::with_capacity(self.m0);
+            let s = approx(ep);
             marks[ep as usize] = e;
             cands.push(Cand(s, ep));
             if accept(ep) {
@@ -258,13 +276,17 @@ impl FlatGraph {
                 if found.len() >= ef && s < found.peek().map(|r| r.0 .0).unwrap_or(f32::NEG_INFINITY) {
                     break;
                 }
+                fresh.clear();
                 for &n in self.links(node, 0) {
                     let m = &mut marks[n as usize];
-                    if *m == e {
-                        continue;
+                    if *m != e {
+                        *m = e;
+                        store.prefetch_codes(InternalId(n));
+                        fresh.push(n);
                     }
-                    *m = e;
-                    let sn = dot(q, store.get(InternalId(n)));
+                }
+                for &n in &fresh {
+                    let sn = approx(n);
                     let worst = found.peek().map(|r| r.0 .0).unwrap_or(f32::NEG_INFINITY);
                     if found.len() < ef || sn > worst {
                         cands.push(Cand(sn, n));
@@ -278,8 +300,8 @@ impl FlatGraph {
                 }
             }
             let mut top = TopK::new(k);
-            for std::cmp::Reverse(Cand(s, n)) in found {
-                top.push(InternalId(n), s);
+            for std::cmp::Reverse(Cand(_, n)) in found {
+                top.push(InternalId(n), dot(q, store.get(InternalId(n))));
             }
             top.into_sorted()
         })
@@ -316,6 +338,30 @@ impl FlatGraph {
             }
         }
         InsertPlan { slot: slot.0, level, layers }
+    }
+
+    /// [`FlatGraph::plan_insert`] for each of `slots`, split over `threads` threads. Points
+    /// planned together do not see each other, so callers keep batches small next to the
+    /// graph.
+    pub fn plan_inserts(
+        &self,
+        slots: &[InternalId],
+        store: &VectorStorage,
+        ef_construction: usize,
+        threads: usize,
+    ) -> Vec<InsertPlan> {
+        let plan = |c: &[InternalId]| -> Vec<InsertPlan> {
+            c.iter().map(|&s| self.plan_insert(s, store, ef_construction)).collect()
+        };
+        if threads <= 1 || slots.len() < 2 * threads {
+            return plan(slots);
+        }
+        let per = slots.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = slots.chunks(per).map(|c| scope.spawn(move || plan(c))).collect();
+            // A planner's panic is re-raised here, for the caller's `catch_unwind`.
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        })
     }
 
     /// Apply a plan: set the node's links and add reverse links, pruning each neighbour's

@@ -120,29 +120,22 @@ impl HnswIndex {
         tracing::error!("a graph operation panicked; serving exact scans until the graph is rebuilt");
     }
 
-    /// Plan links for up to `n` pending live slots (read-only; runs beside searches).
-    /// Returns the plans and every pending slot looked at (dead ones are just dropped).
-    pub fn plan_pending(&self, points: &Points, n: usize) -> (Vec<InsertPlan>, Vec<InternalId>) {
-        let mut plans = Vec::new();
-        let mut seen = Vec::new();
-        for &s in &self.pending {
-            if plans.len() >= n {
-                break;
-            }
-            seen.push(s);
-            if points.tracker.is_live(s) && !self.graph.contains(s) {
-                match catch_unwind(AssertUnwindSafe(|| {
-                    self.graph.plan_insert(s, &points.storage, self.params.ef_construction)
-                })) {
-                    Ok(p) => plans.push(p),
-                    Err(_) => {
-                        self.mark_broken();
-                        break;
-                    }
-                }
+    /// Plan links for up to `n × threads` pending live slots on `threads` threads
+    /// (read-only; runs beside searches). Returns the plans and every pending slot looked
+    /// at (dead ones are just dropped).
+    pub fn plan_pending(&self, points: &Points, n: usize, threads: usize) -> (Vec<InsertPlan>, Vec<InternalId>) {
+        let seen: Vec<InternalId> = self.pending.iter().copied().take(n * threads.max(1)).collect();
+        let todo: Vec<InternalId> =
+            seen.iter().copied().filter(|&s| points.tracker.is_live(s) && !self.graph.contains(s)).collect();
+        match catch_unwind(AssertUnwindSafe(|| {
+            self.graph.plan_inserts(&todo, &points.storage, self.params.ef_construction, threads)
+        })) {
+            Ok(plans) => (plans, seen),
+            Err(_) => {
+                self.mark_broken();
+                (Vec::new(), Vec::new())
             }
         }
-        (plans, seen)
     }
 
     /// Link planned slots in and drop every slot looked at from the pending list.

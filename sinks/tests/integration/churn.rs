@@ -137,3 +137,37 @@ fn bad_vectors_are_refused_individually() {
     assert!(col.search(&SearchRequest::new(vec![1.0; 3], 1)).is_err());
     assert!(col.search(&SearchRequest::new(vec![1.0; 16], 0)).is_err());
 }
+
+#[test]
+fn a_requested_rebuild_is_done_for_both_index_kinds() {
+    let mut cfg = CollectionConfig::new(8);
+    cfg.hnsw_threshold = 50;
+    let col = VectorCollection::new("rebuild", cfg).unwrap();
+    let point = |i: usize| {
+        let v: Vec<f32> = (0..8).map(|d| ((i * 7 + d * 3) % 11) as f32 + 1.0).collect();
+        PointUpdate::upsert(format!("p{i}"), v, vec![])
+    };
+    // Exact: a rebuild reclaims dead slots.
+    assert!(col.apply((0..20).map(point).collect(), 1).is_empty());
+    col.apply((0..5).map(|i| PointUpdate::delete(format!("p{i}"))).collect(), 2);
+    let ticket = col.request_rebuild();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !col.rebuilt(ticket) {
+        assert!(std::time::Instant::now() < deadline, "exact rebuild not done");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(col.stats().tombstones, 0);
+    // HNSW: a rebuild builds a new graph holding every live point.
+    assert!(col.apply((20..200).map(point).collect(), 3).is_empty());
+    assert!(col.wait_settled(Duration::from_secs(60)));
+    let before = col.stats().rebuilds;
+    let ticket = col.request_rebuild();
+    while !col.rebuilt(ticket) {
+        assert!(std::time::Instant::now() < deadline, "graph rebuild not done");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let s = col.stats();
+    assert!(s.rebuilds > before, "{s:?}");
+    assert_eq!(s.live, 195, "{s:?}");
+    assert!(col.wait_settled(Duration::from_secs(60)));
+}

@@ -1,0 +1,210 @@
+//! A search-result cache kept exact by the change log of the worker index.
+//!
+//! Coordinators repeat searches (the seed's `repeat_cache` scenario, Zipf-popular requests),
+//! and a graph walk at 100k × 768 costs about a millisecond. A cached result is served only
+//! if it is still the answer at the current version: every worker written since it was
+//! computed is checked against it — a changed worker that is in the result, or that now
+//! matches the filters and scores at least as high as the result's last hit, invalidates it.
+//! Anything the check can't prove (the log no longer reaches back, too many changes, a
+//! playbook boost or an availability window, which depend on other state) is a miss.
+//!
+//! # Notes
+//! The log and the applied version are written under the engine's visibility gate (write),
+//! and lookups run under it (read), so a lookup sees the index, the records and the log at
+//! one version.
+
+use std::collections::VecDeque;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use lru::LruCache;
+use parking_lot::Mutex;
+
+use crate::commands::Version;
+use crate::engine::search::{Filters, SearchHit, SearchQuery};
+
+/// Worker writes remembered for validating cached results.
+pub const CHANGE_LOG: usize = 8_192;
+/// Most changes a lookup checks before it gives up and searches.
+pub const MAX_CHECKS: usize = 512;
+
+/// What identifies a cacheable search.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ResultKey {
+    text: String,
+    k: usize,
+    filters: [Option<String>; 4],
+    exclude: Vec<String>,
+}
+
+impl ResultKey {
+    /// The key of `q`, or `None` when its answer depends on more than the worker index
+    /// (playbook boost, availability).
+    pub fn of(q: &SearchQuery, text: &str) -> Option<ResultKey> {
+        if q.use_playbook || q.available.is_some() {
+            return None;
+        }
+        let f = &q.filters;
+        let norm = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_lowercase());
+        let mut exclude = q.exclude_ids.clone();
+        exclude.sort_unstable();
+        exclude.dedup();
+        Some(ResultKey {
+            text: text.to_owned(),
+            k: q.k,
+            filters: [norm(&f.city), norm(&f.state), norm(&f.role), norm(&f.shift)],
+            exclude,
+        })
+    }
+}
+
+/// A cached answer and the applied version it is known to be valid at.
+#[derive(Clone, Debug)]
+pub struct Cached {
+    /// Applied version it was computed at or last validated at.
+    pub version: Version,
+    /// The hits, best first.
+    pub hits: Vec<SearchHit>,
+}
+
+/// Cache counters.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct ResultCacheStats {
+    /// Answers served from the cache.
+    pub hits: u64,
+    /// Cacheable searches that were computed.
+    pub misses: u64,
+    /// Cached answers found invalid (or unprovable) and recomputed.
+    pub invalidated: u64,
+}
+
+/// The cache plus the change log it is validated with.
+pub struct ResultCache {
+    entries: Option<Mutex<LruCache<ResultKey, Cached>>>,
+    /// `(version, worker id)` of recent writes, oldest first; written under the gate.
+    log: Mutex<VecDeque<(Version, Arc<str>)>>,
+    /// Every change at or below this version has left the log.
+    floor: AtomicU64,
+    /// The last version applied to the worker index.
+    applied: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    invalidated: AtomicU64,
+}
+
+/// How a lookup ended.
+pub enum Lookup {
+    /// Still valid: the hits.
+    Hit(Vec<SearchHit>),
+    /// Search, then [`ResultCache::put`].
+    Miss,
+}
+
+impl ResultCache {
+    /// A cache of `capacity` entries (0 disables it).
+    pub fn new(capacity: usize) -> Self {
+        ResultCache {
+            entries: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))),
+            log: Mutex::new(VecDeque::new()),
+            floor: AtomicU64::new(0),
+            applied: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            invalidated: AtomicU64::new(0),
+        }
+    }
+
+    /// Record the workers written at `version` (call under the visibility gate, write).
+    pub fn record<'a>(&self, version: Version, ids: impl ExactSizeIterator<Item = &'a str>) {
+        let mut log = self.log.lock();
+        if ids.len() > CHANGE_LOG {
+            // A bulk version: nothing older can be validated any more.
+            log.clear();
+            self.floor.store(version, Ordering::Release);
+        } else {
+            for id in ids {
+                log.push_back((version, Arc::from(id)));
+            }
+            while log.len() > CHANGE_LOG {
+                if let Some((v, _)) = log.pop_front() {
+                    self.floor.fetch_max(v, Ordering::AcqRel);
+                }
+            }
+        }
+        self.applied.fetch_max(version, Ordering::AcqRel);
+    }
+
+    /// The last applied version.
+    pub fn applied(&self) -> Version {
+        self.applied.load(Ordering::Acquire)
+    }
+
+    /// Look `key` up (call under the visibility gate, read). `still_valid(id, hits)` says
+    /// whether a write to worker `id` leaves `hits` the answer.
+    pub fn lookup(&self, key: &ResultKey, still_valid: impl Fn(&str, &[SearchHit]) -> bool) -> Lookup {
+        let Some(entries) = &self.entries else { return Lookup::Miss };
+        let Some(cached) = entries.lock().get(key).cloned() else {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return Lookup::Miss;
+        };
+        let now = self.applied();
+        if cached.version < now {
+            let valid = cached.version >= self.floor.load(Ordering::Acquire) && {
+                let changed: Vec<Arc<str>> = {
+                    let log = self.log.lock();
+                    let start = log.partition_point(|(v, _)| *v <= cached.version);
+                    log.range(start..).take(MAX_CHECKS + 1).map(|(_, id)| Arc::clone(id)).collect()
+                };
+                changed.len() <= MAX_CHECKS && changed.iter().all(|id| still_valid(id, &cached.hits))
+            };
+            if !valid {
+                self.invalidated.fetch_add(1, Ordering::Relaxed);
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                entries.lock().pop(key);
+                return Lookup::Miss;
+            }
+            if let Some(e) = entries.lock().get_mut(key) {
+                e.version = e.version.max(now);
+            }
+        }
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Lookup::Hit(cached.hits)
+    }
+
+    /// Remember `hits` as the answer to `key` at `version`.
+    pub fn put(&self, key: ResultKey, version: Version, hits: &[SearchHit]) {
+        if let Some(entries) = &self.entries {
+            entries.lock().put(key, Cached { version, hits: hits.to_vec() });
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ResultCacheStats {
+        ResultCacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            invalidated: self.invalidated.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Whether a write that left worker `rec` (or removed it: `None`) with similarity `sim` to
+/// the query keeps `hits` (for `k` results under `filters` and `exclude`) the answer.
+pub fn unaffected(
+    id: &str,
+    now: Option<(&crate::record::WorkerRecord, f32)>,
+    hits: &[SearchHit],
+    k: usize,
+    filters: &Filters,
+    exclude: &[String],
+) -> bool {
+    if hits.iter().any(|h| h.id == id) {
+        return false;
+    }
+    let Some((rec, sim)) = now else { return true };
+    if exclude.iter().any(|e| e == id) || !filters.matches(rec) {
+        return true;
+    }
+    hits.len() >= k && hits.last().is_some_and(|last| sim < last.similarity)
+}
