@@ -68,7 +68,7 @@ impl SearchRequest {
 }
 
 /// One search hit.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SearchHit {
     /// Worker id.
     pub id: String,

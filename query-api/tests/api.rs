@@ -316,3 +316,34 @@ async fn real_socket_and_fifty_concurrent_records_into_a_fresh_playbook() {
     assert_eq!(resp.status(), reqwest::StatusCode::BAD_REQUEST);
     server.shutdown().await;
 }
+
+/// A panic inside a dataflow operator: `/health` turns 503 `dataflow_failed`, writes are
+/// refused with a JSON 503 at once (no hang), and searches keep answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataflow_panic_shows_on_health_and_reads_survive() {
+    let e = engine();
+    let r = app(AppState::new(Arc::clone(&e), None));
+    let (s, v) = call(&r, "GET", "/health", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], json!("ok"));
+    e.inject_dataflow_panic();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (s, v) = call(&r, "GET", "/health", None).await;
+        if s == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(v["status"], json!("dataflow_failed"));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "health never reported the failed dataflow: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let w = json!({"id": "p-1", "name": "A B", "role": "cook", "city": "Austin", "state": "TX"});
+    let started = std::time::Instant::now();
+    let (s, v) = call(&r, "POST", "/v1/workers", Some(w)).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(v["error"]["code"].is_string(), "{v}");
+    assert!(started.elapsed() < Duration::from_secs(5), "a refused write must not hang");
+    let (s, v) = call(&r, "POST", "/v1/search", Some(json!({"query": "line cook", "k": 5}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["results"].as_array().unwrap().len(), 5);
+}

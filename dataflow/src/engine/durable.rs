@@ -712,8 +712,7 @@ impl Durability {
         }
     }
 
-    /// Make [`Durability::finish`] a no-op (a simulated crash).
-    #[cfg(feature = "testing")]
+    /// Make [`Durability::finish`] a no-op (a simulated crash, or a failed dataflow).
     pub(super) fn skip_final_snapshot(&self) {
         self.finished.store(true, Ordering::Release);
     }

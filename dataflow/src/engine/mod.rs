@@ -123,6 +123,8 @@ pub struct EngineStats {
     pub cache: CacheStats,
     /// Search-result cache.
     pub result_cache: results::ResultCacheStats,
+    /// `false` once a timely worker panicked (see [`Engine::dataflow_alive`]).
+    pub dataflow_alive: bool,
     /// Dead letters recorded since start.
     pub dead_letters: u64,
     /// The embedder's name.
@@ -206,6 +208,22 @@ struct Shared {
     wal: Option<Wal<Input>>,
     /// Acknowledged logged writes.
     logged: AtomicU64,
+    /// A timely worker of this process panicked: writes can no longer become visible.
+    failed: AtomicBool,
+    /// Test hook: the feeding worker panics on its next turn.
+    inject_panic: AtomicBool,
+}
+
+/// Marks the dataflow failed when a timely worker unwinds.
+struct FailFlag<'a>(&'a AtomicBool);
+
+impl Drop for FailFlag<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Release);
+            tracing::error!("a timely worker panicked: the dataflow is down; reads keep being served");
+        }
+    }
 }
 
 impl Shared {
@@ -218,6 +236,9 @@ impl Shared {
         let wal = if log { self.wal.as_ref() } else { None };
         let mut make = Some(make);
         let (version, input) = loop {
+            if self.failed.load(Ordering::Acquire) {
+                return Err(DataflowError::Stopped);
+            }
             {
                 let mut s = self.seq.lock();
                 if s.closed {
@@ -482,6 +503,8 @@ impl Engine {
             shutdown: AtomicBool::new(false),
             wal,
             logged: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+            inject_panic: AtomicBool::new(false),
         });
         let track_tombstones = config.durability.is_some();
         let timely_config = timely::Config {
@@ -657,9 +680,23 @@ impl Engine {
             playbook_index: self.state.playbook_index.stats(),
             cache: self.cache.stats(),
             result_cache: self.state.results.stats(),
+            dataflow_alive: self.dataflow_alive(),
             dead_letters: self.state.dead_letter_total.load(Ordering::Relaxed),
             embedder: self.state.embedder.name().to_owned(),
         }
+    }
+
+    /// Whether the dataflow is running: `false` once a timely worker has panicked (writes
+    /// then fail with [`DataflowError::Stopped`]; searches keep answering from the indexes).
+    pub fn dataflow_alive(&self) -> bool {
+        !self.shared.failed.load(Ordering::Acquire)
+    }
+
+    /// Test hook: make the feeding timely worker panic, as a bug inside an operator would.
+    #[doc(hidden)]
+    pub fn inject_dataflow_panic(&self) {
+        self.shared.inject_panic.store(true, Ordering::Release);
+        self.shared.unpark_feeder();
     }
 
     /// Block until the worker index is settled (HNSW built and nothing pending), or timeout.
@@ -683,6 +720,21 @@ impl Engine {
         self.jobs.stop();
         if let Some(d) = &self.durable {
             d.stop_snapshotter();
+        }
+        if !self.dataflow_alive() {
+            // A worker panicked: its peers can never finish the dataflow, and joining them
+            // would hang. Leave them parked; the log holds every acknowledged write, so no
+            // snapshot is taken from a state that may be missing some of them.
+            self.shared.close(Duration::ZERO);
+            if let Some(d) = &self.durable {
+                d.skip_final_snapshot();
+                d.stop_snapshotter();
+            }
+            if let Some(g) = self.guards.lock().take() {
+                std::mem::forget(g);
+            }
+            tracing::error!("engine stopped after a dataflow panic; restart to recover from the log");
+            return;
         }
         let applied_through = self.shared.close(Duration::from_secs(30));
         self.shared.shutdown.store(true, Ordering::Release);
@@ -720,6 +772,7 @@ impl Drop for Engine {
 
 /// One timely worker: build the dataflow; the first worker of the process feeds it.
 fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, state: &Arc<EngineState>, tombstones: bool) {
+    let _flag = FailFlag(&shared.failed);
     let probe = ProbeHandle::new();
     let peers = worker.peers();
     let (mut ops_in, mut rec_in) = worker.dataflow::<Version, _, _>(|scope| {
@@ -740,6 +793,7 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, state: &Arc<
     let heartbeat = Duration::from_millis(50);
     let mut last_advance = Instant::now();
     loop {
+        assert!(!shared.inject_panic.load(Ordering::Acquire), "injected dataflow panic (test hook)");
         let mut received = drain(&shared.rx, &mut ops_in, &mut rec_in);
         let stopping = shared.shutdown.load(Ordering::Acquire);
         if received || stopping || last_advance.elapsed() >= heartbeat {

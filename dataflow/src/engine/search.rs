@@ -143,6 +143,11 @@ impl Engine {
         // below: a nested read could wait behind a queued writer.
         let _gate = self.state.visibility.read();
         let key = ResultKey::of(q, text);
+        let applied = self.state.results.applied();
+        // An answer from the worker index alone reflects every write applied to it, which
+        // may be ahead of the visible version (every index): report that, so two answers at
+        // one reported version are the same answer.
+        let version = if key.is_some() { version.max(applied) } else { version };
         if let Some(key) = &key {
             let still_valid = |id: &str, hits: &[SearchHit]| {
                 let now = self.worker(id).and_then(|rec| {
@@ -162,7 +167,6 @@ impl Engine {
                 return Ok(SearchOutcome { hits, version });
             }
         }
-        let applied = self.state.results.applied();
         let neighbours = self.state.workers_index.search(&req)?;
 
         let mut scored: HashMap<String, f32> =

@@ -91,7 +91,11 @@ pub async fn surge_fill_validate(ctx: &mut Ctx<'_>) -> Result<(), FailureReason>
 }
 
 /// Results looked at by the replay scenario.
-const REPLAY_DEPTH: usize = 50;
+const REPLAY_DEPTH: usize = 200;
+
+/// Largest score gap to the unboosted worker above that the replay picks: one record for
+/// the identical request gives the server's full boost (0.25 by default).
+pub const REPLAY_MAX_GAP: f64 = 0.2;
 
 /// Filtered search → record the lowest-ranked worker r>0 → replay at the record's
 /// version → that worker must rank above r (or first).
@@ -114,9 +118,17 @@ pub async fn playbook_record_replay(ctx: &mut Ctx<'_>) -> Result<(), FailureReas
     let free = |h: &SearchHit| !is_ingest_id(&h.id) && h.playbook_boost <= 0.0;
     // The lowest-ranked unboosted worker that has another unboosted worker above it: its
     // new boost must lift it over that one. Ingester-created workers may vanish: skip them.
-    let first_free = (0..cold.results.len()).find(|&r| free(&cold.results[r]));
-    let rank = first_free
-        .and_then(|f| (f + 1..cold.results.len()).rev().find(|&r| free(&cold.results[r])))
+    // Prefer the lowest pair of consecutive unboosted workers whose scores are close enough
+    // for one record's boost to reorder them: under heavy recording most of a popular
+    // request's list carries boosts, and the unboosted worker just above can be far ahead.
+    let frees: Vec<usize> = (0..cold.results.len()).filter(|&r| free(&cold.results[r])).collect();
+    let close = frees
+        .windows(2)
+        .rev()
+        .find(|w| cold.results[w[0]].score - cold.results[w[1]].score < REPLAY_MAX_GAP)
+        .map(|w| w[1]);
+    let rank = close
+        .or_else(|| frees.get(1..).and_then(|f| f.last().copied()))
         .or_else(|| (1..cold.results.len()).rev().find(|&r| !is_ingest_id(&cold.results[r].id)))
         .unwrap_or(cold.results.len() - 1);
     let id = cold.results[rank].id.clone();
@@ -134,8 +146,59 @@ pub async fn playbook_record_replay(ctx: &mut Ctx<'_>) -> Result<(), FailureReas
     };
     req.min_version = Some(version);
     let warm = steps::search(ctx, &req).await?;
-    match warm.results.iter().position(|h| h.id == id) {
-        Some(pos) if pos == 0 || pos < rank => Ok(()),
-        Some(_) | None => Err(ctx.fail(FailureReason::NotBoosted)),
+    if rose(&cold.results, &warm.results, &id, rank) {
+        Ok(())
+    } else {
+        Err(ctx.fail(FailureReason::NotBoosted))
+    }
+}
+
+/// Whether worker `id` (at `rank` in `cold`) ranks higher in `warm`.
+///
+/// "Higher" is counted against the workers whose boost did not change between the two
+/// searches: under load, other users record fills for similar requests at the same moment,
+/// and their boosts can lift other workers past this one. The recorded worker must pass at
+/// least one of the unchanged workers that ranked above it (or lead the list); if every
+/// worker above it changed, its own boost must have risen.
+pub fn rose(cold: &[SearchHit], warm: &[SearchHit], id: &str, rank: usize) -> bool {
+    let Some(pos) = warm.iter().position(|h| h.id == id) else { return false };
+    if pos == 0 {
+        return true;
+    }
+    let boost_in = |list: &[SearchHit], who: &str| list.iter().find(|h| h.id == who).map(|h| h.playbook_boost);
+    let stable = |h: &SearchHit| h.id != id && boost_in(warm, &h.id) == Some(h.playbook_boost);
+    let above_cold = cold[..rank.min(cold.len())].iter().filter(|h| stable(h)).count();
+    if above_cold == 0 {
+        return warm[pos].playbook_boost > cold.get(rank).map_or(0.0, |h| h.playbook_boost);
+    }
+    let above_warm =
+        warm[..pos].iter().filter(|h| cold[..rank.min(cold.len())].iter().any(|c| c.id == h.id && stable(c))).count();
+    above_warm < above_cold
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(id: &str, boost: f64) -> SearchHit {
+        SearchHit { id: id.into(), playbook_boost: boost, ..Default::default() }
+    }
+
+    #[test]
+    fn rising_is_counted_against_unchanged_workers() {
+        let cold = vec![hit("a", 0.0), hit("b", 0.0), hit("me", 0.0)];
+        // Passed b: rose.
+        assert!(rose(&cold, &[hit("a", 0.0), hit("me", 0.25), hit("b", 0.0)], "me", 2));
+        // Stayed put while nothing else changed: did not rise.
+        assert!(!rose(&cold, &[hit("a", 0.0), hit("b", 0.0), hit("me", 0.25)], "me", 2));
+        // Another user's record lifted x above me, but I passed b: rose.
+        let warm = vec![hit("x", 0.3), hit("a", 0.0), hit("me", 0.25), hit("b", 0.0)];
+        assert!(rose(&cold, &warm, "me", 2));
+        // Gone from the list: did not rise.
+        assert!(!rose(&cold, &[hit("a", 0.0), hit("b", 0.0)], "me", 2));
+        // Everyone above me changed: my own boost must have risen.
+        let cold2 = vec![hit("a", 0.0), hit("me", 0.0)];
+        assert!(rose(&cold2, &[hit("a", 0.2), hit("me", 0.25)], "me", 1));
+        assert!(!rose(&cold2, &[hit("a", 0.2), hit("me", 0.0)], "me", 1));
     }
 }

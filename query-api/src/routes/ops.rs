@@ -11,17 +11,22 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::AppState;
 
-/// Liveness plus a one-line summary.
-pub async fn health(State(state): State<AppState>) -> Json<Value> {
+/// Liveness plus a one-line summary: 503 with `"status": "dataflow_failed"` once the
+/// dataflow is down (searches still answer; writes are refused), so a supervisor restarts it.
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let s = state.engine.stats();
-    Json(json!({
-        "status": "ok",
-        "live_workers": s.live_workers,
-        "visible_version": s.visible_version,
-        "lag_ms": s.lag_ms,
-        "embedder": s.embedder,
-        "indexes_settled": s.workers_index.settled && s.playbook_index.settled,
-    }))
+    let code = if s.dataflow_alive { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (
+        code,
+        Json(json!({
+            "status": if s.dataflow_alive { "ok" } else { "dataflow_failed" },
+            "live_workers": s.live_workers,
+            "visible_version": s.visible_version,
+            "lag_ms": s.lag_ms,
+            "embedder": s.embedder,
+            "indexes_settled": s.workers_index.settled && s.playbook_index.settled,
+        })),
+    )
 }
 
 /// Per index: size, kind, tombstones, visible version.

@@ -171,6 +171,13 @@ impl VectorIndexRead for HnswIndex {
                 return scan(points, q, cands);
             }
         }
+        if self.pending.len() * 2 >= points.tracker.live_count() {
+            // Most live points are not in the graph yet (e.g. a bulk job replaced every
+            // worker): the graph's nodes are mostly dead, a walk would visit nearly all of
+            // them before it found ef live ones, and the pending scan reads most points
+            // anyway. One exact scan is cheaper than both until the rebuild lands.
+            return scan(points, q, &all());
+        }
         let Some(from_graph) = self.graph_search(points, q) else {
             return scan(points, q, &all());
         };
