@@ -53,7 +53,7 @@ struct Server {
 impl Server {
     fn start(data_dir: &Path, corpus: &Path) -> Server {
         let mut child = Command::new(BIN)
-            .args(["serve", "--addr", "127.0.0.1:0", "--dim", "64", "--threads", "2"])
+            .args(["serve", "--addr", "127.0.0.1:0", "--embedder", "hashing", "--dim", "64", "--threads", "2"])
             .arg("--corpus")
             .arg(corpus)
             .arg("--data-dir")
