@@ -1,5 +1,8 @@
 //! Integration tests of the worker corpus: generation properties and parquet round trips.
 
+mod common;
+use common::write_edited;
+
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::Path;
@@ -13,27 +16,6 @@ use dataflow::corpus::{
 };
 use dataflow::record::WorkerRecord;
 use parquet::arrow::ArrowWriter;
-
-/// Writes the first batch of `workers` in the canonical layout after `edit` changed its
-/// columns, with plain `ArrowWriter` (not the corpus writer).
-fn write_edited(path: &Path, workers: &[WorkerRecord], edit: impl FnOnce(&mut Vec<Field>, &mut Vec<ArrayRef>)) {
-    let tmp = tempfile::tempdir().unwrap();
-    let canonical = tmp.path().join("canonical.parquet");
-    write_workers(&canonical, workers).unwrap();
-    let batch = {
-        let file = File::open(&canonical).unwrap();
-        let mut reader =
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
-        reader.next().unwrap().unwrap()
-    };
-    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-    let mut columns = batch.columns().to_vec();
-    edit(&mut fields, &mut columns);
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
-    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
-}
 
 fn index_of(name: &str) -> usize {
     worker_schema().index_of(name).unwrap()

@@ -1,6 +1,9 @@
 //! Batch jobs beside the stream: a parquet job and live writes against the sequential model,
 //! all-or-nothing visibility of a file, cancel, bad input, restarts, re-embed and rebuild.
 
+mod common;
+use common::write_edited;
+
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -275,26 +278,6 @@ fn cancel_leaves_the_index_as_before_the_job() {
     assert_eq!(info.state, JobState::Succeeded);
     assert!(matches!(e.jobs().cancel(&ok.id.0), Err(JobError::Finished { state: JobState::Succeeded, .. })));
     assert_eq!(e.live_workers(), 310);
-}
-
-/// Writes `workers` with plain `ArrowWriter` after `edit` changed the columns.
-fn write_edited(path: &Path, workers: &[WorkerRecord], edit: impl FnOnce(&mut Vec<Field>, &mut Vec<ArrayRef>)) {
-    let tmp = tempfile::tempdir().unwrap();
-    let canonical = tmp.path().join("canonical.parquet");
-    write_workers(&canonical, workers).unwrap();
-    let batch = {
-        let file = File::open(&canonical).unwrap();
-        let mut reader =
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
-        reader.next().unwrap().unwrap()
-    };
-    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-    let mut columns = batch.columns().to_vec();
-    edit(&mut fields, &mut columns);
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
-    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
 }
 
 fn column(name: &str) -> usize {

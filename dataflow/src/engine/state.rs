@@ -41,6 +41,18 @@ pub struct PlaybookEntry {
     pub job: FillJob,
 }
 
+/// `map[key] = value`, or remove `key` when `value` is `None`.
+fn set_or_remove<V>(map: &mut HashMap<String, V>, key: String, value: Option<V>) {
+    match value {
+        Some(v) => {
+            map.insert(key, v);
+        }
+        None => {
+            map.remove(&key);
+        }
+    }
+}
+
 /// The playbook index key of a request: trimmed, lower-cased, whitespace collapsed.
 pub fn playbook_key(query: &str) -> String {
     query.split_whitespace().map(|w| w.to_lowercase()).collect::<Vec<_>>().join(" ")
@@ -106,24 +118,16 @@ impl EngineState {
                 }
             }
         }
-        let ids: Vec<String> = records.iter().map(|(id, _)| id.0.clone()).collect();
         let prepared = self.workers_index.prepare(updates);
         let rejected = {
             let _gate = self.visibility.write();
+            self.results.record(version, records.iter().map(|(id, _)| id.0.as_str()));
             {
                 let mut workers = self.workers.write();
                 for (id, rec) in records {
-                    match rec {
-                        Some(rec) => {
-                            workers.insert(id.0, rec);
-                        }
-                        None => {
-                            workers.remove(&id.0);
-                        }
-                    }
+                    set_or_remove(&mut workers, id.0, rec);
                 }
             }
-            self.results.record(version, ids.iter().map(|s| s.as_str()));
             self.workers_index.commit(prepared, version)
         };
         for (id, err) in rejected {
@@ -197,14 +201,7 @@ impl EngineState {
     pub fn apply_tombstones(&self, changes: Vec<(WorkerId, Option<i64>)>) {
         let mut t = self.tombstones.write();
         for (id, stamp) in changes {
-            match stamp {
-                Some(at) => {
-                    t.insert(id.0, at);
-                }
-                None => {
-                    t.remove(&id.0);
-                }
-            }
+            set_or_remove(&mut t, id.0, stamp);
         }
     }
 
