@@ -4,18 +4,15 @@ mod common;
 use common::write_edited;
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
-use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_array::Int64Array;
+use arrow_schema::{DataType, Field};
 use dataflow::corpus::{
     generate_corpus, generate_validator_pool, generate_workers, open_workers, read_workers, validator_pool_combos,
     worker_schema, write_workers, CorpusError,
 };
 use dataflow::record::WorkerRecord;
-use parquet::arrow::ArrowWriter;
 
 fn index_of(name: &str) -> usize {
     worker_schema().index_of(name).unwrap()

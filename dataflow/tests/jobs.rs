@@ -5,14 +5,13 @@ mod common;
 use common::write_edited;
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_array::{Int64Array, StringArray};
+use arrow_schema::{DataType, Field};
 use dataflow::commands::{Version, WorkerOp};
 use dataflow::corpus::{generate_workers, write_workers};
 use dataflow::embed::hashing::HashingEmbedder;
@@ -21,7 +20,6 @@ use dataflow::engine::durable::DurabilityConfig;
 use dataflow::engine::{Engine, EngineConfig, Filters, SearchQuery};
 use dataflow::jobs::{IndexName, JobError, JobInfo, JobSpec, JobState, JobsConfig};
 use dataflow::record::WorkerRecord;
-use parquet::arrow::ArrowWriter;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
