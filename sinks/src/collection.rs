@@ -4,8 +4,10 @@
 //! Writers and readers share one `RwLock<State>`; the lock is held only for bookkeeping and
 //! for the duration of a search. Graph inserts and rebuilds — the slow part — run on the
 //! indexer thread without the lock, on an `Arc` of the graph (hnsw_rs allows concurrent
-//! insert and search). Only the indexer reclaims dead slots, so a slot that a graph under
-//! construction references is never reused under it.
+//! insert and search). An update overwrites the point's slot in place and a new id may take a dead
+//! slot at once: graphs read vectors from storage, so such a node is searched exactly until
+//! the indexer relinks it. A build logs the slots written while it runs and relinks them
+//! after its swap.
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -36,6 +38,10 @@ pub struct CollectionConfig {
     pub hnsw_threshold: usize,
     /// Rebuild the graph when dead slots exceed this fraction of live points.
     pub tombstone_rebuild_fraction: f64,
+    /// Rebuild the graph when nodes relinked in place (their vector changed) since the
+    /// build exceed this fraction of live points: a moved node keeps the links that pointed
+    /// at its old place, and enough of those thin out the graph.
+    pub relink_rebuild_fraction: f64,
     /// Graph parameters.
     pub hnsw: HnswParams,
     /// Largest k a search may ask for.
@@ -58,6 +64,7 @@ impl CollectionConfig {
             dim,
             hnsw_threshold: 5_000,
             tombstone_rebuild_fraction: 0.2,
+            relink_rebuild_fraction: 1.0,
             hnsw: HnswParams::default(),
             max_k: 1_000,
             insert_chunk: 1_024,
@@ -76,6 +83,9 @@ impl CollectionConfig {
         }
         if !(self.tombstone_rebuild_fraction > 0.0 && self.tombstone_rebuild_fraction <= 1.0) {
             return bad("tombstone_rebuild_fraction must be in (0, 1]");
+        }
+        if self.relink_rebuild_fraction.is_nan() || self.relink_rebuild_fraction <= 0.0 {
+            return bad("relink_rebuild_fraction must be positive");
         }
         if self.hnsw.m < 2 || self.hnsw.m > 256 {
             return bad("hnsw m must be in 2..=256");
@@ -170,6 +180,9 @@ pub struct CollectionStats {
 struct State {
     points: Points,
     index: AnyIndex,
+    /// While a graph is built: the slots written since its snapshot, which it may hold with
+    /// an older vector (relinked after the swap).
+    build_log: Option<Vec<InternalId>>,
 }
 
 struct Shared {
@@ -202,6 +215,7 @@ impl VectorCollection {
             state: RwLock::new(State {
                 points: Points::new(config.dim),
                 index: AnyIndex::Exact(ExactIndex::default()),
+                build_log: None,
             }),
             config,
             wake: Mutex::new(false),
@@ -270,12 +284,13 @@ impl VectorCollection {
         let PreparedUpdates { points: prepared, rejected } = prepared;
         {
             let mut guard = self.shared.state.write();
-            let State { points, index } = &mut *guard;
+            let State { points, index, build_log } = &mut *guard;
             let mut added: Vec<InternalId> = Vec::with_capacity(prepared.len());
             for (id, value) in prepared {
                 match value {
                     Some((v, payload)) => {
-                        let (slot, _old) = points.tracker.upsert(id);
+                        // An existing point is overwritten in place; the index relinks it.
+                        let (slot, _replaced) = points.tracker.upsert(id);
                         points.storage.set(slot, &v);
                         points.payloads.set(slot, &payload);
                         added.push(slot);
@@ -287,6 +302,9 @@ impl VectorCollection {
             }
             // A slot replaced twice in one batch is dead already; the index only needs live ones.
             added.retain(|s| points.tracker.is_live(*s));
+            if let Some(log) = build_log {
+                log.extend_from_slice(&added);
+            }
             index.on_applied(points, &added);
         }
         self.shared.applied_version.fetch_max(version, Ordering::Release);
@@ -491,6 +509,7 @@ fn next_job(shared: &Shared) -> Job {
             if forced
                 || h.is_broken()
                 || (tomb >= 64 && tomb as f64 > cfg.tombstone_rebuild_fraction * live.max(1) as f64)
+                || h.relinked() as f64 > cfg.relink_rebuild_fraction * live.max(64) as f64
             {
                 return Job::Build;
             }
@@ -523,7 +542,7 @@ fn indexer_loop(shared: &Shared) {
             Job::ToExact => {
                 let requested = shared.rebuild_requested.load(Ordering::Acquire);
                 let mut g = shared.state.write();
-                let State { points, index } = &mut *g;
+                let State { points, index, .. } = &mut *g;
                 points.tracker.reclaim(|_| false);
                 let tracker = &points.tracker;
                 points.payloads.rebuild_postings(|s| tracker.is_live(s));
@@ -531,7 +550,11 @@ fn indexer_loop(shared: &Shared) {
                 shared.rebuild_done.fetch_max(requested, Ordering::AcqRel);
                 tracing::info!(collection = %shared.name, live = points.tracker.live_count(), "exact index (re)built");
             }
-            Job::Build => build_and_swap(shared),
+            Job::Build => {
+                build_and_swap(shared);
+                // Stop logging writes if the build gave up before its swap.
+                shared.state.write().build_log = None;
+            }
             Job::InsertPending => {
                 // Plan under the read lock (searches go on), link under a short write lock.
                 // Only this thread changes the graph, so the plan is still valid then.
@@ -544,7 +567,7 @@ fn indexer_loop(shared: &Shared) {
                 };
                 if let Some((plans, seen)) = planned {
                     let mut g = shared.state.write();
-                    let State { points, index } = &mut *g;
+                    let State { points, index, .. } = &mut *g;
                     if let AnyIndex::Hnsw(h) = index {
                         h.commit_pending(points, plans, &seen);
                     }
@@ -563,7 +586,11 @@ fn build_and_swap(shared: &Shared) {
     // A forced rebuild requested after this point needs another build: its writes may be
     // missing from this snapshot's graph.
     let requested = shared.rebuild_requested.load(Ordering::Acquire);
-    let slots = shared.state.read().points.tracker.live_slots();
+    let slots = {
+        let mut g = shared.state.write();
+        g.build_log = Some(Vec::new());
+        g.points.tracker.live_slots()
+    };
     let (seed, rest) = slots.split_at(slots.len().min(cfg.hnsw_seed.max(cfg.hnsw_threshold)));
     let graph = Arc::new(new_graph(&cfg.hnsw, seed.len() + seed.len() / 4));
     for chunk in seed.chunks(cfg.insert_chunk) {
@@ -572,8 +599,8 @@ fn build_and_swap(shared: &Shared) {
         }
         let batch: Vec<(Vec<f32>, InternalId)> = {
             let g = shared.state.read();
-            // Slots are only reclaimed by this thread, so every slot in the snapshot still
-            // holds the vector it held when the snapshot was taken.
+            // A slot written since the snapshot is in the build log and relinked after the
+            // swap, whatever vector the graph got here.
             chunk.iter().map(|&s| (g.points.storage.get(s).to_vec(), s)).collect()
         };
         if !insert_all(&graph, &batch) {
@@ -607,16 +634,17 @@ fn build_and_swap(shared: &Shared) {
         }
     }
     let mut g = shared.state.write();
-    let State { points, index } = &mut *g;
+    let State { points, index, build_log } = &mut *g;
     let live = points.tracker.live_count();
     if builder::choose(live, cfg.hnsw_threshold, IndexKind::Hnsw) == IndexKind::Exact {
         return; // shrank meanwhile; the next job switches to exact
     }
-    let new = HnswIndex::from_graph(flat, cfg.hnsw, points);
+    let changed = build_log.take().unwrap_or_default();
+    let new = HnswIndex::from_graph(flat, cfg.hnsw, points, &changed);
     points.tracker.reclaim(|s| new.contains(s));
     let tracker = &points.tracker;
     points.payloads.rebuild_postings(|s| tracker.is_live(s));
-    *index = AnyIndex::Hnsw(new);
+    *index = AnyIndex::Hnsw(Box::new(new));
     shared.rebuilds.fetch_add(1, Ordering::Relaxed);
     shared.rebuild_done.fetch_max(requested, Ordering::AcqRel);
     tracing::info!(collection = %shared.name, points = slots.len(), secs = started.elapsed().as_secs_f64(), "hnsw graph built");

@@ -1,11 +1,12 @@
 //! External id ↔ dense internal slot, tombstones and free slots.
 //!
 //! # Notes
-//! An upsert of an existing id always takes a *fresh* slot and tombstones the old one:
-//! a graph may still hold the old vector under the old slot, and reusing a slot that a
-//! graph references would make the graph return the wrong point. Slots are reclaimed
-//! (made free for reuse) only by [`IdTracker::reclaim`], which the indexer calls when it
-//! knows which slots no graph references.
+//! An upsert of an existing id keeps its slot: graphs read vectors from storage and the
+//! index relinks a changed node, so a slot's node never serves a stale vector. A new id
+//! takes a free slot, else a dead one (a tombstone a graph may still hold as a node: the
+//! index relinks it like a changed node), else a new one. Free slots are made by
+//! [`IdTracker::reclaim`], which the indexer calls when it knows which dead slots no graph
+//! references.
 
 use std::collections::HashMap;
 
@@ -23,11 +24,13 @@ pub struct IdTracker {
 }
 
 impl IdTracker {
-    /// Assign a fresh slot to `id`. Returns the new slot and the slot it replaces, if any
-    /// (now a tombstone).
-    pub fn upsert(&mut self, id: ExternalId) -> (InternalId, Option<InternalId>) {
-        let old = self.delete(&id);
-        let slot = match self.free.pop() {
+    /// The slot of `id`: its current one if live (then `true`: the caller overwrites a live
+    /// point), else a free, dead or new slot.
+    pub fn upsert(&mut self, id: ExternalId) -> (InternalId, bool) {
+        if let Some(&slot) = self.by_external.get(&id) {
+            return (slot, true);
+        }
+        let slot = match self.free.pop().or_else(|| self.tombstones.pop()) {
             Some(s) => s,
             None => {
                 self.by_internal.push(None);
@@ -38,7 +41,7 @@ impl IdTracker {
         self.by_internal[slot.idx()] = Some(id.clone());
         self.live[slot.idx()] = true;
         self.by_external.insert(id, slot);
-        (slot, old)
+        (slot, false)
     }
 
     /// Tombstone `id`'s slot. Returns it, or `None` if the id is unknown.
@@ -111,23 +114,30 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
-    fn upsert_replaces_and_tombstones() {
+    fn upsert_keeps_the_slot_and_new_ids_reuse_dead_ones() {
         let mut t = IdTracker::default();
-        let (a, none) = t.upsert("a".into());
-        assert!(none.is_none());
-        let (a2, old) = t.upsert("a".into());
-        assert_eq!(old, Some(a));
-        assert_ne!(a, a2, "a replaced point takes a fresh slot");
-        assert!(!t.is_live(a));
-        assert!(t.is_live(a2));
+        let (a, replaced) = t.upsert("a".into());
+        assert!(!replaced);
+        let (a2, replaced) = t.upsert("a".into());
+        assert!(replaced);
+        assert_eq!(a, a2, "a replaced point keeps its slot");
         assert_eq!(t.live_count(), 1);
+        assert_eq!(t.tombstone_count(), 0);
+        t.delete(&"a".into());
         assert_eq!(t.tombstone_count(), 1);
         t.reclaim(|_| true);
         assert_eq!(t.tombstone_count(), 1, "referenced tombstones are kept");
+        let (b, replaced) = t.upsert("b".into());
+        assert!(!replaced);
+        assert_eq!(b, a, "a new id takes a dead slot");
+        assert_eq!(t.tombstone_count(), 0);
+        assert_eq!(t.external(b).map(|e| e.as_str()), Some("b"));
+        t.delete(&"b".into());
         t.reclaim(|_| false);
         assert_eq!(t.tombstone_count(), 0);
-        let (b, _) = t.upsert("b".into());
-        assert_eq!(b, a, "a reclaimed slot is reused");
+        let (c, _) = t.upsert("c".into());
+        assert_eq!(c, a, "a reclaimed slot is reused");
+        assert_eq!(t.capacity(), 1);
     }
 
     proptest! {

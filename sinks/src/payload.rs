@@ -13,8 +13,8 @@ pub type PayloadRow = Box<[(u32, u32)]>;
 pub struct PayloadStore {
     symbols: HashMap<String, u32>,
     rows: Vec<PayloadRow>,
-    /// Slots by (key, value). May hold dead slots (callers check liveness and the full
-    /// row); rebuilt whenever slots are reclaimed, so a reused slot is never listed twice.
+    /// Slots by (key, value), each at most once. May hold dead slots (callers check
+    /// liveness and the full row) until the next rebuild.
     postings: HashMap<(u32, u32), Vec<InternalId>>,
 }
 
@@ -30,13 +30,22 @@ impl PayloadStore {
         self.symbols.get(&s.trim().to_lowercase()).copied()
     }
 
-    /// Store `pairs` for `slot`.
+    /// Store `pairs` for `slot`, replacing its row: the slot leaves the postings of pairs it
+    /// no longer has and joins those of new ones, so no posting list names a slot twice.
     pub fn set(&mut self, slot: InternalId, pairs: &[(String, String)]) {
         let row: PayloadRow = pairs.iter().map(|(k, v)| (self.intern(k), self.intern(v))).collect();
         if self.rows.len() <= slot.idx() {
             self.rows.resize_with(slot.idx() + 1, Default::default);
         }
-        for pair in row.iter() {
+        let old = std::mem::take(&mut self.rows[slot.idx()]);
+        for pair in old.iter().filter(|p| !row.contains(p)) {
+            if let Some(list) = self.postings.get_mut(pair) {
+                if let Some(i) = list.iter().rposition(|s| *s == slot) {
+                    list.swap_remove(i);
+                }
+            }
+        }
+        for pair in row.iter().filter(|p| !old.contains(p)) {
             self.postings.entry(*pair).or_default().push(slot);
         }
         self.rows[slot.idx()] = row;
@@ -48,15 +57,18 @@ impl PayloadStore {
         must.iter().map(|p| self.postings.get(p).map(|v| v.as_slice()).unwrap_or(&[])).min_by_key(|v| v.len())
     }
 
-    /// Rebuild the postings from the rows of the slots `keep` accepts.
+    /// Rebuild the postings from the rows of the slots `keep` accepts; the rows of the others
+    /// are dropped (a slot's row and its postings always agree).
     pub fn rebuild_postings(&mut self, keep: impl Fn(InternalId) -> bool) {
         self.postings.clear();
-        for (i, row) in self.rows.iter().enumerate() {
+        for (i, row) in self.rows.iter_mut().enumerate() {
             let slot = InternalId(i as u32);
             if keep(slot) {
                 for pair in row.iter() {
                     self.postings.entry(*pair).or_default().push(slot);
                 }
+            } else {
+                *row = PayloadRow::default();
             }
         }
     }
@@ -68,5 +80,36 @@ impl PayloadStore {
             Some(row) => must.iter().all(|m| row.contains(m)),
             None => must.is_empty(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(city: &str, role: &str) -> Vec<(String, String)> {
+        vec![("city".into(), city.into()), ("role".into(), role.into())]
+    }
+
+    fn must(p: &PayloadStore, k: &str, v: &str) -> Vec<(u32, u32)> {
+        vec![(p.lookup(k).unwrap(), p.lookup(v).unwrap())]
+    }
+
+    #[test]
+    fn rewriting_a_row_moves_its_postings_without_duplicates() {
+        let mut p = PayloadStore::default();
+        let s = InternalId(0);
+        p.set(s, &pairs("Austin", "welder"));
+        p.set(s, &pairs("Austin", "welder"));
+        p.set(s, &pairs("Dallas", "welder"));
+        p.set(s, &pairs("Austin", "welder"));
+        assert_eq!(p.candidates(&must(&p, "city", "austin")), Some(&[s][..]));
+        assert_eq!(p.candidates(&must(&p, "city", "dallas")), Some(&[][..]));
+        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(&[s][..]));
+        // A dropped row leaves no trace: writing the same pairs again lists the slot again.
+        p.rebuild_postings(|_| false);
+        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(&[][..]));
+        p.set(s, &pairs("Austin", "welder"));
+        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(&[s][..]));
     }
 }

@@ -11,7 +11,9 @@
 //!
 //! # Notes
 //! Node ids are storage slots. A slot that dies stays in the graph (and is skipped by the
-//! search filter) until the next rebuild; slots are never reused while a graph holds them.
+//! search filter) until it is reused or the next rebuild. A node whose slot gets a new
+//! vector is relinked by planning it again: its own links are replaced and it joins its new
+//! neighbours' lists; links to it from its old neighbourhood stay until they are pruned.
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
@@ -432,4 +434,11 @@ pub struct InsertPlan {
     slot: u32,
     level: u8,
     layers: Vec<(usize, Vec<u32>)>,
+}
+
+impl InsertPlan {
+    /// The node the plan links.
+    pub fn slot(&self) -> InternalId {
+        InternalId(self.slot)
+    }
 }

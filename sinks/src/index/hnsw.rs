@@ -70,17 +70,69 @@ pub fn insert_all(graph: &Graph, batch: &[(Vec<f32>, InternalId)]) -> bool {
 pub struct HnswIndex {
     graph: FlatGraph,
     params: HnswParams,
-    /// Live slots written since the graph was built and not linked in yet: scanned exactly.
+    /// Live slots written since the graph was built or last linked: new points, and graph
+    /// nodes whose vector changed in place (their links are stale). Scanned exactly until
+    /// linked; each slot at most once.
     pending: Vec<InternalId>,
+    /// Per slot, the stamp of its latest write while pending (0: not pending). A plan made
+    /// before a newer write to its slot is dropped and the slot stays pending.
+    queued: Vec<u32>,
+    next_stamp: u32,
+    /// Graph nodes relinked in place since the build.
+    relinked: usize,
     broken: AtomicBool,
     panics: AtomicU64,
 }
 
 impl HnswIndex {
-    /// Wrap a freshly built graph; every live slot it does not hold becomes pending.
-    pub fn from_graph(graph: FlatGraph, params: HnswParams, points: &Points) -> Self {
-        let pending = points.tracker.live_slots().into_iter().filter(|s| !graph.contains(*s)).collect();
-        HnswIndex { graph, params, pending, broken: AtomicBool::new(false), panics: AtomicU64::new(0) }
+    /// Wrap a freshly built graph. Every live slot it does not hold becomes pending, and so
+    /// does every live slot in `changed` (written while the graph was built).
+    pub fn from_graph(graph: FlatGraph, params: HnswParams, points: &Points, changed: &[InternalId]) -> Self {
+        let missing: Vec<InternalId> =
+            points.tracker.live_slots().into_iter().filter(|s| !graph.contains(*s)).collect();
+        let mut index = HnswIndex {
+            graph,
+            params,
+            pending: Vec::new(),
+            queued: Vec::new(),
+            next_stamp: 1,
+            relinked: 0,
+            broken: AtomicBool::new(false),
+            panics: AtomicU64::new(0),
+        };
+        let changed: Vec<InternalId> = changed.iter().copied().filter(|s| points.tracker.is_live(*s)).collect();
+        index.enqueue(&missing);
+        index.enqueue(&changed);
+        index.relinked = 0;
+        index
+    }
+
+    fn enqueue(&mut self, slots: &[InternalId]) {
+        for &slot in slots {
+            if self.queued.len() <= slot.idx() {
+                self.queued.resize(slot.idx() + 1, 0);
+            }
+            let stamp = self.next_stamp;
+            self.next_stamp = self.next_stamp.checked_add(1).unwrap_or(1);
+            if self.queued[slot.idx()] == 0 {
+                self.pending.push(slot);
+                if self.graph.contains(slot) {
+                    self.relinked += 1;
+                }
+            }
+            self.queued[slot.idx()] = stamp;
+        }
+    }
+
+    /// Whether `slot` waits to be linked (or relinked).
+    #[inline]
+    pub fn is_pending(&self, slot: InternalId) -> bool {
+        self.queued.get(slot.idx()).is_some_and(|s| *s != 0)
+    }
+
+    /// Graph nodes queued for relinking since the graph was built (their vector changed).
+    pub fn relinked(&self) -> usize {
+        self.relinked
     }
 
     /// Nodes in the graph (live or dead).
@@ -122,11 +174,11 @@ impl HnswIndex {
 
     /// Plan links for up to `n × threads` pending live slots on `threads` threads
     /// (read-only; runs beside searches). Returns the plans and every pending slot looked
-    /// at (dead ones are just dropped).
-    pub fn plan_pending(&self, points: &Points, n: usize, threads: usize) -> (Vec<InsertPlan>, Vec<InternalId>) {
-        let seen: Vec<InternalId> = self.pending.iter().copied().take(n * threads.max(1)).collect();
-        let todo: Vec<InternalId> =
-            seen.iter().copied().filter(|&s| points.tracker.is_live(s) && !self.graph.contains(s)).collect();
+    /// at, with its write stamp, for [`HnswIndex::commit_pending`].
+    pub fn plan_pending(&self, points: &Points, n: usize, threads: usize) -> (Vec<InsertPlan>, Vec<(InternalId, u32)>) {
+        let seen: Vec<(InternalId, u32)> =
+            self.pending.iter().take(n * threads.max(1)).map(|&s| (s, self.queued[s.idx()])).collect();
+        let todo: Vec<InternalId> = seen.iter().map(|(s, _)| *s).filter(|&s| points.tracker.is_live(s)).collect();
         match catch_unwind(AssertUnwindSafe(|| {
             self.graph.plan_inserts(&todo, &points.storage, self.params.ef_construction, threads)
         })) {
@@ -138,13 +190,26 @@ impl HnswIndex {
         }
     }
 
-    /// Link planned slots in and drop every slot looked at from the pending list.
-    pub fn commit_pending(&mut self, points: &Points, plans: Vec<InsertPlan>, seen: &[InternalId]) {
-        for p in plans {
+    /// Link planned slots in and take every slot looked at off the pending list, except
+    /// those written again since they were planned: their plan is dropped and they stay
+    /// pending. Only the indexer plans and commits, so `seen` is the head of the list.
+    pub fn commit_pending(&mut self, points: &Points, plans: Vec<InsertPlan>, seen: &[(InternalId, u32)]) {
+        let current: Vec<bool> = seen.iter().map(|&(s, stamp)| self.queued.get(s.idx()) == Some(&stamp)).collect();
+        let fresh: Vec<InsertPlan> =
+            plans.into_iter().filter(|p| seen.iter().zip(&current).any(|(&(s, _), &ok)| ok && s == p.slot())).collect();
+        let mut kept = Vec::new();
+        for (&(s, _), &ok) in seen.iter().zip(&current) {
+            if ok {
+                self.queued[s.idx()] = 0;
+            } else {
+                kept.push(s);
+            }
+        }
+        for p in fresh {
             self.graph.commit_insert(p, &points.storage);
         }
-        let seen: std::collections::HashSet<_> = seen.iter().copied().collect();
-        self.pending.retain(|s| !seen.contains(s));
+        let head = seen.len().min(self.pending.len());
+        self.pending.splice(..head, kept);
     }
 
     fn graph_search(&self, points: &Points, q: &Query<'_>) -> Option<Vec<(InternalId, f32)>> {
@@ -183,7 +248,9 @@ impl VectorIndexRead for HnswIndex {
         };
         let from_pending = scan(points, q, &self.pending);
         let mut top = TopK::new(q.k);
-        for (slot, score) in from_graph.into_iter().chain(from_pending) {
+        // A pending node changed in place may come from both; the scan has it.
+        let from_graph = from_graph.into_iter().filter(|(s, _)| !self.is_pending(*s));
+        for (slot, score) in from_graph.chain(from_pending) {
             top.push(slot, score);
         }
         let merged = top.into_sorted();
@@ -202,6 +269,6 @@ impl VectorIndexRead for HnswIndex {
 
 impl VectorIndex for HnswIndex {
     fn on_applied(&mut self, _points: &Points, added: &[InternalId]) {
-        self.pending.extend_from_slice(added);
+        self.enqueue(added);
     }
 }

@@ -103,7 +103,7 @@ pub trait VectorIndexRead {
 
 /// The update side of an index: told about slots after the writer has stored them.
 pub trait VectorIndex: VectorIndexRead {
-    /// `added` slots were just written to `points` (and the slots they replace tombstoned).
+    /// `added` slots were just written to `points`: new points, or points overwritten in place.
     /// Implementations must make every added slot searchable before returning: this is what
     /// makes an applied write visible at once.
     fn on_applied(&mut self, points: &Points, added: &[InternalId]);
@@ -114,7 +114,7 @@ pub enum AnyIndex {
     /// Below the size threshold.
     Exact(ExactIndex),
     /// Above it.
-    Hnsw(HnswIndex),
+    Hnsw(Box<HnswIndex>),
 }
 
 impl VectorIndexRead for AnyIndex {

@@ -26,7 +26,10 @@ proptest! {
             for (key, val) in batch {
                 let id = format!("k{key}");
                 match val {
-                    Some(s) => { model.insert(id.clone(), s); updates.push(PointUpdate::upsert(id, vector(s), vec![])); }
+                    Some(s) => {
+                        model.insert(id.clone(), s);
+                        updates.push(PointUpdate::upsert(id, vector(s), vec![("city".into(), format!("c{}", s % 3))]));
+                    }
                     None => { model.remove(&id); updates.push(PointUpdate::delete(id)); }
                 }
             }
@@ -47,6 +50,15 @@ proptest! {
                 let hits = col.search(&SearchRequest::new(vector(1), k)).unwrap();
                 prop_assert_eq!(hits.len(), k);
                 prop_assert!(hits.iter().all(|h| model.contains_key(h.id.as_str())));
+                // Filtered on the newest payload, each id at most once, none missing.
+                let mut req = SearchRequest::new(vector(2), 40);
+                req.filter = sinks::Filter::default().with("city", "c1");
+                let hits = col.search(&req).unwrap();
+                let ids: std::collections::HashSet<_> = hits.iter().map(|h| h.id.as_str().to_owned()).collect();
+                prop_assert_eq!(ids.len(), hits.len());
+                let want: std::collections::HashSet<_> =
+                    model.iter().filter(|(_, s)| *s % 3 == 1).map(|(id, _)| id.clone()).collect();
+                prop_assert_eq!(ids, want);
             }
         }
     }
