@@ -18,6 +18,7 @@
 //! and the state is snapshotted and recovered at start; [`durable`] explains how that keeps
 //! version order while concurrent writers share fsyncs.
 
+pub mod boost;
 pub mod durable;
 mod host;
 pub mod results;

@@ -4,8 +4,10 @@
 //! The boost: the query is matched against `playbook_memory` (past requests that were
 //! filled). Every worker of a past record whose query similarity `s` is at least
 //! [`BOOST_MIN_SIMILARITY`] gains `BOOST_WEIGHT × (s − min) / (1 − min)`: it decays
-//! linearly to zero as the past request gets less similar. A worker's total boost is capped
-//! at [`BOOST_CAP`], so a popular worker can't drown out relevance. Boosted workers that are
+//! linearly to zero as the past request gets less similar, times `ln(1 + (e − 1)·f)` for
+//! its decayed fill count `f` in that request's history (1 for one fill, the newest; see
+//! [`crate::engine::boost`]). A worker's total boost is capped at [`BOOST_CAP`], so a
+//! popular worker can't drown out relevance. Boosted workers that are
 //! not among the nearest neighbours are scored exactly and still pass every filter.
 
 use std::collections::{HashMap, HashSet};
@@ -212,11 +214,12 @@ impl Engine {
                 continue;
             }
             let w = BOOST_WEIGHT * (p.score - BOOST_MIN_SIMILARITY) / (1.0 - BOOST_MIN_SIMILARITY);
-            if let Some(workers) = query_workers.get(p.id.as_str()) {
-                for (id, count) in workers {
-                    // Repeat fills for the same request count, with diminishing returns.
+            if let Some(history) = query_workers.get(p.id.as_str()) {
+                for (id, fills) in history.weights() {
+                    // One fill, the newest, gives `w`; repeat fills add with diminishing
+                    // returns (see [`crate::engine::boost`] for how fills decay).
                     let b = out.entry(id.clone()).or_default();
-                    *b = (*b + w * (1.0 + (*count as f32).ln())).min(BOOST_CAP);
+                    *b = (*b + w * (1.0 + (std::f32::consts::E - 1.0) * fills).ln()).min(BOOST_CAP);
                 }
             }
         }

@@ -9,6 +9,7 @@ use sinks::{PointUpdate, VectorCollection};
 
 use crate::commands::{DeadLetter, PlaybookRecord, RecordId, Version};
 use crate::embed::Embedder;
+use crate::engine::boost::RequestHistory;
 use crate::operators::embed::IndexOp;
 use crate::operators::fills::FillOutcome;
 use crate::record::{WorkerId, WorkerRecord};
@@ -77,8 +78,9 @@ pub struct EngineState {
     /// when the engine is durable: a snapshot restores them so a replayed, older upsert
     /// cannot resurrect a deleted worker (see [`crate::engine::durable`]).
     pub tombstones: RwLock<HashMap<String, i64>>,
-    /// Workers recorded per distinct request text (see [`playbook_key`]), with counts.
-    pub query_workers: RwLock<HashMap<String, HashMap<String, u32>>>,
+    /// Recent fills per distinct request text (see [`playbook_key`]) and the weight they
+    /// give each worker.
+    pub query_workers: RwLock<HashMap<String, RequestHistory>>,
     /// Placements by worker id, from accepted dated fills.
     pub placements: RwLock<HashMap<String, Vec<DateRange>>>,
     /// Refused writes, newest last.
@@ -168,10 +170,7 @@ impl EngineState {
             }
             {
                 let mut qw = self.query_workers.write();
-                let counts = qw.entry(key).or_default();
-                for w in &o.record.worker_ids {
-                    *counts.entry(w.0.clone()).or_default() += 1;
-                }
+                qw.entry(key).or_default().add(&o.record.record_id, o.record.worker_ids.iter().map(|w| w.0.clone()));
             }
             if let Some(d) = o.record.dates() {
                 let mut placements = self.placements.write();
