@@ -26,7 +26,7 @@ use crate::index::hnsw::{insert_all, new_graph};
 use crate::index::{
     builder, AnyIndex, ExactIndex, HnswIndex, HnswParams, IndexKind, Points, Query, VectorIndex, VectorIndexRead,
 };
-use crate::simd::{check_vector, normalize};
+use crate::simd::{check_vector, dot, normalize};
 use crate::types::{ExternalId, InternalId, ScoredPoint};
 
 /// Collection settings.
@@ -101,6 +101,12 @@ impl CollectionConfig {
         Ok(())
     }
 }
+
+/// An updated point whose new vector has at least this cosine similarity to its old one
+/// keeps its graph links: they still lead to it (at most a 0.01 move in cosine distance).
+/// Relinking costs a graph insert, and most updates change a worker's rate or name, not
+/// the text its vector is embedded from.
+pub const KEEP_LINKS_ABOVE: f32 = 0.99;
 
 /// Keyword payload of a point: `(key, value)` pairs.
 pub type Payload = Vec<(String, String)>;
@@ -289,11 +295,15 @@ impl VectorCollection {
             for (id, value) in prepared {
                 match value {
                     Some((v, payload)) => {
-                        // An existing point is overwritten in place; the index relinks it.
-                        let (slot, _replaced) = points.tracker.upsert(id);
+                        // An existing point is overwritten in place; the index relinks it
+                        // unless its vector hardly moved (e.g. only the payload changed).
+                        let (slot, replaced) = points.tracker.upsert(id);
+                        let moved = !replaced || dot(points.storage.get(slot), &v) < KEEP_LINKS_ABOVE;
                         points.storage.set(slot, &v);
                         points.payloads.set(slot, &payload);
-                        added.push(slot);
+                        if moved {
+                            added.push(slot);
+                        }
                     }
                     None => {
                         points.tracker.delete(&id);

@@ -339,7 +339,36 @@ impl FlatGraph {
                 layers.push((l, select_diverse(&cands, cap, store)));
             }
         }
-        InsertPlan { slot: slot.0, level, layers }
+        // The neighbours' new lists are worked out here, beside searches, not under the
+        // write lock of the commit; the commit checks each list is still the one planned on.
+        let mut reverse = Vec::new();
+        for (l, ids) in &layers {
+            for &n in ids {
+                let base = self.links(n, *l);
+                if let Some(new) = self.with_link(n, *l, slot.0, base, store) {
+                    reverse.push(ReverseLink { level: *l, node: n, base: base.to_vec(), new });
+                }
+            }
+        }
+        InsertPlan { slot: slot.0, level, layers, reverse }
+    }
+
+    /// `base` (the links of `node` on `level`) with `slot` added, pruned to the closest
+    /// diverse ones when over capacity; `None` if it already holds `slot`.
+    fn with_link(&self, node: u32, level: usize, slot: u32, base: &[u32], store: &VectorStorage) -> Option<Vec<u32>> {
+        if base.contains(&slot) {
+            return None;
+        }
+        let cap = if level == 0 { self.m0 } else { self.m };
+        let mut list = base.to_vec();
+        list.push(slot);
+        if list.len() > cap {
+            let v = store.get(InternalId(node));
+            let mut scored: Vec<Cand> = list.iter().map(|&x| Cand(dot(v, store.get(InternalId(x))), x)).collect();
+            scored.sort_by(|a, b| b.cmp(a));
+            list = select_diverse(&scored, cap, store);
+        }
+        Some(list)
     }
 
     /// [`FlatGraph::plan_insert`] for each of `slots`, split over `threads` threads. Points
@@ -366,10 +395,10 @@ impl FlatGraph {
         })
     }
 
-    /// Apply a plan: set the node's links and add reverse links, pruning each neighbour's
-    /// list to its closest when full.
+    /// Apply a plan: set the node's links and its neighbours' planned lists (worked out
+    /// again for a list another plan of the batch changed since).
     pub fn commit_insert(&mut self, plan: InsertPlan, store: &VectorStorage) {
-        let InsertPlan { slot, level, layers } = plan;
+        let InsertPlan { slot, level, layers, reverse } = plan;
         self.ensure(slot);
         if self.levels[slot as usize] == NOT_IN_GRAPH {
             self.len += 1;
@@ -377,21 +406,14 @@ impl FlatGraph {
         self.levels[slot as usize] = level;
         for (l, ids) in layers {
             self.set_links(slot, l, &ids);
-            let cap = if l == 0 { self.m0 } else { self.m };
-            for n in ids {
-                let mut list: Vec<u32> = self.links(n, l).to_vec();
-                if list.contains(&slot) {
-                    continue;
-                }
-                list.push(slot);
-                if list.len() > cap {
-                    let base = store.get(InternalId(n));
-                    let mut scored: Vec<Cand> =
-                        list.iter().map(|&x| Cand(dot(base, store.get(InternalId(x))), x)).collect();
-                    scored.sort_by(|a, b| b.cmp(a));
-                    list = select_diverse(&scored, cap, store);
-                }
-                self.set_links(n, l, &list);
+        }
+        for ReverseLink { level: l, node, base, new } in reverse {
+            let current = self.links(node, l);
+            if current == base.as_slice() {
+                self.set_links(node, l, &new);
+            } else if let Some(list) = self.with_link(node, l, slot, current, store) {
+                // Another plan of the same batch changed this list since: redo it.
+                self.set_links(node, l, &list);
             }
         }
         if self.entry.is_none() || level > self.max_level {
@@ -428,12 +450,23 @@ fn select_diverse(sorted: &[Cand], cap: usize, store: &VectorStorage) -> Vec<u32
     kept
 }
 
-/// The links a new node will get (see [`FlatGraph::plan_insert`]).
+/// The links a new node will get, and its neighbours' lists with it added (see
+/// [`FlatGraph::plan_insert`]).
 #[derive(Debug)]
 pub struct InsertPlan {
     slot: u32,
     level: u8,
     layers: Vec<(usize, Vec<u32>)>,
+    reverse: Vec<ReverseLink>,
+}
+
+/// A neighbour's list on one level as planned on (`base`) and with the new node (`new`).
+#[derive(Debug)]
+struct ReverseLink {
+    level: usize,
+    node: u32,
+    base: Vec<u32>,
+    new: Vec<u32>,
 }
 
 impl InsertPlan {

@@ -134,3 +134,26 @@ fn in_place_updates_and_reused_slots_keep_recall_without_a_rebuild() {
     let recall = hit as f64 / total as f64;
     assert!(recall >= 0.95, "recall@10 after in-place churn = {recall}");
 }
+
+/// An update that leaves the vector where it was (a payload-only change) keeps the node's
+/// links: nothing waits to be relinked, and filters follow the new payload at once.
+#[test]
+fn payload_only_updates_keep_links_and_move_filters() {
+    let (col, vs) = loaded(3_000, 32);
+    let updates = (0..100)
+        .map(|i| PointUpdate::upsert(format!("p{i}"), vs[i].clone(), vec![("city".into(), "elsewhere".into())]));
+    assert!(col.apply(updates.collect(), 2).is_empty());
+    let stats = col.stats();
+    assert_eq!(stats.pending, 0, "{stats:?}");
+    assert!(stats.settled);
+    let mut req = SearchRequest::new(vs[7].clone(), 10);
+    req.filter = Filter::default().with("city", "elsewhere");
+    let hits = col.search(&req).unwrap();
+    assert_eq!(hits.len(), 10);
+    assert_eq!(hits[0].id.as_str(), "p7");
+    req.filter = Filter::default().with("city", "city7");
+    assert!(col.search(&req).unwrap().iter().all(|h| h.id.as_str() != "p7"));
+    // A moved point does wait for its relink (and is found meanwhile).
+    assert!(col.apply(vec![PointUpdate::upsert("p8", vs[3_100].clone(), payload(8))], 3).is_empty());
+    assert_eq!(col.search(&SearchRequest::new(vs[3_100].clone(), 1)).unwrap()[0].id.as_str(), "p8");
+}
