@@ -412,6 +412,14 @@ impl VectorCollection {
         g.points.tracker.internal(id).map(|s| g.points.storage.get(s).to_vec())
     }
 
+    /// `q · v` for the stored (normalised) vector `v` of `id`, without copying it out.
+    pub fn dot_with(&self, id: &str, q: &[f32]) -> Option<f32> {
+        let g = self.shared.state.read();
+        let slot = g.points.tracker.internal(id)?;
+        let v = g.points.storage.get(slot);
+        (v.len() == q.len()).then(|| dot(q, v))
+    }
+
     /// Live external ids (unordered).
     pub fn ids(&self) -> HashSet<String> {
         let g = self.shared.state.read();

@@ -13,8 +13,8 @@ pub type PayloadRow = Box<[(u32, u32)]>;
 pub struct PayloadStore {
     symbols: HashMap<String, u32>,
     rows: Vec<PayloadRow>,
-    /// Slots by (key, value), each at most once. May hold dead slots (callers check
-    /// liveness and the full row) until the next rebuild.
+    /// Slots by (key, value), ascending, each at most once. May hold dead slots (callers
+    /// check liveness) until the next rebuild.
     postings: HashMap<(u32, u32), Vec<InternalId>>,
 }
 
@@ -40,21 +40,38 @@ impl PayloadStore {
         let old = std::mem::take(&mut self.rows[slot.idx()]);
         for pair in old.iter().filter(|p| !row.contains(p)) {
             if let Some(list) = self.postings.get_mut(pair) {
-                if let Some(i) = list.iter().rposition(|s| *s == slot) {
-                    list.swap_remove(i);
+                if let Ok(i) = list.binary_search(&slot) {
+                    list.remove(i);
                 }
             }
         }
         for pair in row.iter().filter(|p| !old.contains(p)) {
-            self.postings.entry(*pair).or_default().push(slot);
+            let list = self.postings.entry(*pair).or_default();
+            if let Err(i) = list.binary_search(&slot) {
+                list.insert(i, slot);
+            }
         }
         self.rows[slot.idx()] = row;
     }
 
-    /// The shortest posting list among `must`'s pairs: every matching slot is in it.
-    /// `None` when `must` is empty.
-    pub fn candidates(&self, must: &[(u32, u32)]) -> Option<&[InternalId]> {
-        must.iter().map(|p| self.postings.get(p).map(|v| v.as_slice()).unwrap_or(&[])).min_by_key(|v| v.len())
+    /// The slots in every posting list of `must`'s pairs (each list is sorted, so this is a
+    /// merge, not a lookup of each slot's row), ascending; `None` when `must` is empty.
+    /// May hold dead slots.
+    pub fn candidates(&self, must: &[(u32, u32)]) -> Option<Vec<InternalId>> {
+        let mut lists: Vec<&[InternalId]> =
+            must.iter().map(|p| self.postings.get(p).map(|v| v.as_slice()).unwrap_or(&[])).collect();
+        lists.sort_by_key(|l| l.len());
+        let (first, rest) = lists.split_first()?;
+        let mut out = first.to_vec();
+        for list in rest {
+            let mut at = 0;
+            out.retain(|s| {
+                // Gallop: the lists are sorted, and `out` is the shorter one.
+                at += list[at..].partition_point(|x| x < s);
+                list.get(at) == Some(s)
+            });
+        }
+        Some(out)
     }
 
     /// Rebuild the postings from the rows of the slots `keep` accepts; the rows of the others
@@ -103,13 +120,31 @@ mod tests {
         p.set(s, &pairs("Austin", "welder"));
         p.set(s, &pairs("Dallas", "welder"));
         p.set(s, &pairs("Austin", "welder"));
-        assert_eq!(p.candidates(&must(&p, "city", "austin")), Some(&[s][..]));
-        assert_eq!(p.candidates(&must(&p, "city", "dallas")), Some(&[][..]));
-        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(&[s][..]));
+        assert_eq!(p.candidates(&must(&p, "city", "austin")), Some(vec![s]));
+        assert_eq!(p.candidates(&must(&p, "city", "dallas")), Some(vec![]));
+        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(vec![s]));
         // A dropped row leaves no trace: writing the same pairs again lists the slot again.
         p.rebuild_postings(|_| false);
-        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(&[][..]));
+        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(vec![]));
         p.set(s, &pairs("Austin", "welder"));
-        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(&[s][..]));
+        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(vec![s]));
+    }
+
+    #[test]
+    fn candidates_are_the_intersection_of_the_filters() {
+        let mut p = PayloadStore::default();
+        let cities = ["Austin", "Dallas", "Reno"];
+        let roles = ["welder", "cook"];
+        // Written out of slot order, and rewritten, so lists stay sorted through inserts.
+        for i in (0..300u32).rev().chain(0..50) {
+            p.set(InternalId(i), &pairs(cities[i as usize % 3], roles[(i as usize / 3) % 2]));
+        }
+        let mut both = must(&p, "city", "reno");
+        both.extend(must(&p, "role", "cook"));
+        let got = p.candidates(&both).unwrap();
+        let want: Vec<InternalId> = (0..300u32).filter(|i| i % 3 == 2 && (i / 3) % 2 == 1).map(InternalId).collect();
+        assert_eq!(got, want);
+        assert!(got.iter().all(|s| p.matches(*s, &both)));
+        assert_eq!(p.candidates(&[]), None);
     }
 }

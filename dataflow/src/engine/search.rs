@@ -152,10 +152,7 @@ impl Engine {
         let version = if key.is_some() { version.max(applied) } else { version };
         if let Some(key) = &key {
             let still_valid = |id: &str, hits: &[SearchHit]| {
-                let now = self.worker(id).and_then(|rec| {
-                    let v = self.state.workers_index.vector(id)?;
-                    Some((rec, sinks::simd::dot(&vector, &v)))
-                });
+                let now = self.worker(id).and_then(|rec| Some((rec, self.state.workers_index.dot_with(id, &vector)?)));
                 results::unaffected(
                     id,
                     now.as_ref().map(|(r, s)| (r.as_ref(), *s)),
@@ -181,8 +178,8 @@ impl Engine {
             if !q.filters.matches(&rec) || predicate.as_ref().is_some_and(|p| !p(id)) {
                 continue;
             }
-            if let Some(v) = self.state.workers_index.vector(id) {
-                scored.insert(id.clone(), sinks::simd::dot(&vector, &v));
+            if let Some(s) = self.state.workers_index.dot_with(id, &vector) {
+                scored.insert(id.clone(), s);
             }
         }
         let mut hits: Vec<SearchHit> = scored
