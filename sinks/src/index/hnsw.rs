@@ -213,9 +213,12 @@ impl HnswIndex {
     }
 
     fn graph_search(&self, points: &Points, q: &Query<'_>) -> Option<Vec<(InternalId, f32)>> {
-        let accept = |n: u32| q.accepts(points, InternalId(n));
+        // Unfiltered, only liveness matters: one bit per slot, no lookup of the external id.
+        let live = |n: u32| points.tracker.is_live(InternalId(n));
+        let filtered = |n: u32| q.accepts(points, InternalId(n));
+        let accept: &dyn Fn(u32) -> bool = if q.is_filtered() { &filtered } else { &live };
         let ef = q.ef.max(q.k);
-        match catch_unwind(AssertUnwindSafe(|| self.graph.search(q.vector, &points.storage, q.k, ef, &accept))) {
+        match catch_unwind(AssertUnwindSafe(|| self.graph.search(q.vector, &points.storage, q.k, ef, accept))) {
             Ok(r) => Some(r),
             Err(_) => {
                 self.mark_broken();
