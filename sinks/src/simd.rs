@@ -1,8 +1,7 @@
 //! Dot products and vector checks used on the query path.
 //!
-//! Written as four independent 8-lane accumulators over `chunks_exact(32)` so the compiler
-//! vectorises it without `unsafe` or nightly features, and the adds of one lane don't wait
-//! on each other. `multiversion` compiles it a second
+//! Written as 32 independent lanes over `chunks_exact(32)` so the compiler vectorises it
+//! (four 8-wide accumulators) without `unsafe` or nightly features. `multiversion` compiles it a second
 //! time for AVX2+FMA and picks the version at run time: the default x86-64 target only has
 //! 4-wide SSE2, and most of a graph search is dot products.
 
@@ -12,52 +11,52 @@ use multiversion::multiversion;
 #[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
-    // Four independent 8-lane accumulators: with one, every FMA waits for the previous
-    // one's result (a 4-cycle chain), and a 768-dim dot takes about three times as long.
-    let mut acc = [[0.0f32; 8]; 4];
+    // 32 lanes = four independent 8-wide accumulators: with one, every add waits for the
+    // previous one's result. Written as one flat loop, which LLVM turns into four `ymm`
+    // multiply-adds per step; `fold` (kept out of the loop's sight) sums the lanes.
+    let mut acc = [0.0f32; 32];
     let ca = a.chunks_exact(32);
     let cb = b.chunks_exact(32);
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        for (j, acc) in acc.iter_mut().enumerate() {
-            for i in 0..8 {
-                acc[i] += x[8 * j + i] * y[8 * j + i];
-            }
+        for i in 0..32 {
+            acc[i] += x[i] * y[i];
         }
     }
-    let mut s = reduce(acc);
+    let mut s = fold(acc);
     for (x, y) in ra.iter().zip(rb) {
         s += x * y;
     }
     s
 }
 
-/// Sum of four 8-lane accumulators, pairwise.
+/// Sum of the 32 lanes, pairwise. `black_box` keeps LLVM from vectorising the loop that
+/// fills `acc` around this pairing (which made it interleave 4-wide lanes with shuffles and
+/// stack spills, several times slower).
 #[inline(always)]
-fn reduce(acc: [[f32; 8]; 4]) -> f32 {
+fn fold(acc: [f32; 32]) -> f32 {
+    let acc = std::hint::black_box(acc);
     let mut v = [0.0f32; 8];
     for i in 0..8 {
-        v[i] = (acc[0][i] + acc[1][i]) + (acc[2][i] + acc[3][i]);
+        v[i] = (acc[i] + acc[i + 8]) + (acc[i + 16] + acc[i + 24]);
     }
-    (v[0] + v[4]) + (v[1] + v[5]) + ((v[2] + v[6]) + (v[3] + v[7]))
+    ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]))
 }
 
 /// Dot product of an `f32` vector with an `i8` one (unscaled).
 #[multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
 pub fn dot_i8(a: &[f32], b: &[i8]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
-    let mut acc = [[0.0f32; 8]; 4];
+    let mut acc = [0.0f32; 32];
     let ca = a.chunks_exact(32);
     let cb = b.chunks_exact(32);
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        for (j, acc) in acc.iter_mut().enumerate() {
-            for i in 0..8 {
-                acc[i] += x[8 * j + i] * y[8 * j + i] as f32;
-            }
+        for i in 0..32 {
+            acc[i] += x[i] * y[i] as f32;
         }
     }
-    let mut s = reduce(acc);
+    let mut s = fold(acc);
     for (x, y) in ra.iter().zip(rb) {
         s += x * *y as f32;
     }
