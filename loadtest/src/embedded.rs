@@ -112,10 +112,7 @@ impl EmbeddedServer {
             ..Default::default()
         };
         config.engine.embedder = Some(selected.embedder);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .thread_name("lakehouse-server")
-            .enable_all()
-            .build()
+        let runtime = query_api::runtime("lakehouse-server")
             .map_err(|e| LoadError::Embedded(format!("starting the server runtime: {e}")))?;
         let handle = runtime
             .spawn(query_api::start(config))

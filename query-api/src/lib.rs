@@ -21,7 +21,7 @@ use axum::{middleware, Router};
 use dataflow::engine::Engine;
 use tower_http::timeout::TimeoutLayer;
 
-pub use server::{start, ServerConfig, ServerHandle, StartError};
+pub use server::{runtime, start, ServerConfig, ServerHandle, StartError};
 
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;

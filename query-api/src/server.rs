@@ -236,3 +236,17 @@ async fn shutdown_signal() {
         _ = term => {}
     }
 }
+
+/// How long an idle blocking-pool thread (searches and writes run there) is kept. Tokio's
+/// default of 10 s lets the pool shrink between bursts and regrow with fresh threads, each
+/// of which first faults in its stack and its graph-walk visited set (4 bytes per point).
+pub const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The multi-threaded runtime the server runs on (`lakehouse serve` and embedded runs).
+pub fn runtime(thread_name: &str) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .thread_name(thread_name)
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
+        .enable_all()
+        .build()
+}
