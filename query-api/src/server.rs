@@ -242,11 +242,17 @@ async fn shutdown_signal() {
 /// of which first faults in its stack and its graph-walk visited set (4 bytes per point).
 pub const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// Most blocking-pool threads. Searches are CPU-bound and writes mostly wait for the log's
+/// group commit; tokio's default of 512 lets a burst grow hundreds of threads that only
+/// contend for the same cores.
+pub const MAX_BLOCKING_THREADS: usize = 64;
+
 /// The multi-threaded runtime the server runs on (`lakehouse serve` and embedded runs).
 pub fn runtime(thread_name: &str) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .thread_name(thread_name)
         .thread_keep_alive(BLOCKING_KEEP_ALIVE)
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .enable_all()
         .build()
 }
