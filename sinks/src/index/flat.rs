@@ -199,15 +199,15 @@ impl FlatGraph {
         })
     }
 
-    /// Beam search on `level` from `ep`; returns up to `ef` closest nodes (any node,
-    /// accepted or not), best first. The walk scores with the 8-bit rows; the result is
-    /// re-scored with the `f32` rows.
+    /// Beam search on `level` from `ep` with exact scores, for building: returns up to `ef`
+    /// closest nodes (any node, accepted or not), best first. (Walking the 8-bit rows here,
+    /// as queries do, cost about 0.015–0.02 recall@10 at equal ef on the 100k hashing set.)
     fn search_layer(&self, q: &[f32], store: &VectorStorage, ep: u32, ef: usize, level: usize) -> Vec<Cand> {
         self.with_visited(|e, marks| {
             let mut cands = BinaryHeap::new();
             let mut best: BinaryHeap<std::cmp::Reverse<Cand>> = BinaryHeap::new();
             let mut fresh: Vec<u32> = Vec::with_capacity(self.m0);
-            let s = store.approx_dot(q, InternalId(ep));
+            let s = dot(q, store.get(InternalId(ep)));
             marks[ep as usize] = e;
             cands.push(Cand(s, ep));
             best.push(std::cmp::Reverse(Cand(s, ep)));
@@ -226,7 +226,7 @@ impl FlatGraph {
                     }
                 }
                 for &n in &fresh {
-                    let sn = store.approx_dot(q, InternalId(n));
+                    let sn = dot(q, store.get(InternalId(n)));
                     let worst = best.peek().map(|r| r.0 .0).unwrap_or(f32::NEG_INFINITY);
                     if best.len() < ef || sn > worst {
                         cands.push(Cand(sn, n));
@@ -237,8 +237,7 @@ impl FlatGraph {
                     }
                 }
             }
-            let mut out: Vec<Cand> =
-                best.into_iter().map(|r| Cand(dot(q, store.get(InternalId(r.0 .1))), r.0 .1)).collect();
+            let mut out: Vec<Cand> = best.into_iter().map(|r| r.0).collect();
             out.sort_by(|a, b| b.cmp(a));
             out
         })
