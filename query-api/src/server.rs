@@ -242,17 +242,20 @@ async fn shutdown_signal() {
 /// of which first faults in its stack and its graph-walk visited set (4 bytes per point).
 pub const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Most blocking-pool threads. Searches are CPU-bound and writes mostly wait for the log's
-/// group commit; tokio's default of 512 lets a burst grow hundreds of threads that only
-/// contend for the same cores.
-pub const MAX_BLOCKING_THREADS: usize = 64;
+/// Most blocking-pool threads: 8 per core, at least 16. Searches are CPU-bound and writes
+/// mostly wait for the log's group commit; tokio's default of 512 let a burst grow hundreds
+/// of threads that only contended for the same cores (on 2 cores, 16 gave the lowest
+/// tail of 8, 16 and 64 in `docs/BENCHMARKS.md`).
+pub fn max_blocking_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).saturating_mul(8).max(16)
+}
 
 /// The multi-threaded runtime the server runs on (`lakehouse serve` and embedded runs).
 pub fn runtime(thread_name: &str) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .thread_name(thread_name)
         .thread_keep_alive(BLOCKING_KEEP_ALIVE)
-        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .max_blocking_threads(max_blocking_threads())
         .enable_all()
         .build()
 }
