@@ -1,6 +1,7 @@
 //! Filterable keyword payload by internal slot, with interned strings so a filter check
 //! is a few integer comparisons.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::types::InternalId;
@@ -56,12 +57,15 @@ impl PayloadStore {
 
     /// The slots in every posting list of `must`'s pairs (each list is sorted, so this is a
     /// merge, not a lookup of each slot's row), ascending; `None` when `must` is empty.
-    /// May hold dead slots.
-    pub fn candidates(&self, must: &[(u32, u32)]) -> Option<Vec<InternalId>> {
+    /// May hold dead slots. A single pair's list is borrowed, not copied.
+    pub fn candidates(&self, must: &[(u32, u32)]) -> Option<Cow<'_, [InternalId]>> {
         let mut lists: Vec<&[InternalId]> =
             must.iter().map(|p| self.postings.get(p).map(|v| v.as_slice()).unwrap_or(&[])).collect();
         lists.sort_by_key(|l| l.len());
         let (first, rest) = lists.split_first()?;
+        if rest.is_empty() {
+            return Some(Cow::Borrowed(first));
+        }
         let mut out = first.to_vec();
         for list in rest {
             let mut at = 0;
@@ -71,7 +75,7 @@ impl PayloadStore {
                 list.get(at) == Some(s)
             });
         }
-        Some(out)
+        Some(Cow::Owned(out))
     }
 
     /// Rebuild the postings from the rows of the slots `keep` accepts; the rows of the others
@@ -120,14 +124,14 @@ mod tests {
         p.set(s, &pairs("Austin", "welder"));
         p.set(s, &pairs("Dallas", "welder"));
         p.set(s, &pairs("Austin", "welder"));
-        assert_eq!(p.candidates(&must(&p, "city", "austin")), Some(vec![s]));
-        assert_eq!(p.candidates(&must(&p, "city", "dallas")), Some(vec![]));
-        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(vec![s]));
+        assert_eq!(p.candidates(&must(&p, "city", "austin")), Some(vec![s].into()));
+        assert_eq!(p.candidates(&must(&p, "city", "dallas")), Some(vec![].into()));
+        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(vec![s].into()));
         // A dropped row leaves no trace: writing the same pairs again lists the slot again.
         p.rebuild_postings(|_| false);
-        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(vec![]));
+        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(vec![].into()));
         p.set(s, &pairs("Austin", "welder"));
-        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(vec![s]));
+        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(vec![s].into()));
     }
 
     #[test]
@@ -143,7 +147,7 @@ mod tests {
         both.extend(must(&p, "role", "cook"));
         let got = p.candidates(&both).unwrap();
         let want: Vec<InternalId> = (0..300u32).filter(|i| i % 3 == 2 && (i / 3) % 2 == 1).map(InternalId).collect();
-        assert_eq!(got, want);
+        assert_eq!(got.as_ref(), want.as_slice());
         assert!(got.iter().all(|s| p.matches(*s, &both)));
         assert_eq!(p.candidates(&[]), None);
     }

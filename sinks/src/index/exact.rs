@@ -40,7 +40,7 @@ pub fn scan<'a>(
 impl VectorIndexRead for ExactIndex {
     fn search(&self, points: &Points, q: &Query<'_>) -> Vec<(InternalId, f32)> {
         match points.payloads.candidates(q.must) {
-            Some(cands) if cands.len() < self.live.len() => scan(points, q, &cands),
+            Some(cands) if cands.len() < self.live.len() => scan(points, q, cands.iter()),
             _ => scan(points, q, &self.live),
         }
     }

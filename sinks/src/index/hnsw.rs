@@ -236,7 +236,7 @@ impl VectorIndexRead for HnswIndex {
         }
         if let Some(cands) = points.payloads.candidates(q.must) {
             if cands.len() <= self.params.exact_filter_limit {
-                return scan(points, q, &cands);
+                return scan(points, q, cands.iter());
             }
         }
         if self.pending.len() * 2 >= points.tracker.live_count() {
