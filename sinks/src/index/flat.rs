@@ -6,8 +6,8 @@
 //! this copy: profiling hnsw_rs showed most of its query time in locks, `Arc`s, hashing and
 //! allocation rather than distance arithmetic, and its copy of the vectors doubled memory.
 //! Points written after the build are linked in here with the same HNSW insert procedure
-//! (greedy descent, beam search with `ef_construction`, closest-M selection, reverse links
-//! pruned to the closest), one at a time on the indexer thread.
+//! (greedy descent, beam search with `ef_construction`, diverse neighbour selection, reverse
+//! links pruned the same way), planned in small parallel rounds on the indexer thread.
 //!
 //! # Notes
 //! Node ids are storage slots. A slot that dies stays in the graph (and is skipped by the
@@ -423,13 +423,16 @@ impl FlatGraph {
     }
 }
 
-/// HNSW's neighbour-selection heuristic: walk candidates best first and keep one only if it
-/// is closer to the base than to every neighbour kept so far, then fill up with the best of
-/// the rest. Plain closest-M selection leaves new nodes in tight clusters unreachable (the
-/// neighbours' lists fill with each other); diverse links keep them reachable.
+/// HNSW's neighbour-selection heuristic, as faiss and hnswlib apply it: walk candidates
+/// best first and keep one only if it is closer to the base than to every neighbour kept so
+/// far, up to `cap`. Candidates that fail the test are dropped, not used to fill the list up:
+/// plain closest-M selection leaves new nodes in tight clusters unreachable (the
+/// neighbours' lists fill with each other), and filling up with the rejected ones
+/// (the paper's `keepPrunedConnections`, which neither faiss nor hnswlib does) measured
+/// slower to build, slower to search and lower in recall on the hashing corpus (see
+/// `docs/BENCHMARKS.md`).
 fn select_diverse(sorted: &[Cand], cap: usize, store: &VectorStorage) -> Vec<u32> {
     let mut kept: Vec<u32> = Vec::with_capacity(cap);
-    let mut rest = Vec::new();
     for c in sorted {
         if kept.len() >= cap {
             break;
@@ -437,15 +440,7 @@ fn select_diverse(sorted: &[Cand], cap: usize, store: &VectorStorage) -> Vec<u32
         let v = store.get(InternalId(c.1));
         if kept.iter().all(|&k| dot(v, store.get(InternalId(k))) < c.0) {
             kept.push(c.1);
-        } else {
-            rest.push(c.1);
         }
-    }
-    for r in rest {
-        if kept.len() >= cap {
-            break;
-        }
-        kept.push(r);
     }
     kept
 }
