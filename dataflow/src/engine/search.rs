@@ -170,12 +170,15 @@ impl Engine {
 
         let mut scored: HashMap<String, f32> =
             neighbours.into_iter().map(|p| (p.id.as_str().to_owned(), p.score)).collect();
+        // One read of the record map for every hit, not one per hit: under load each
+        // acquisition is a contended atomic on a shared cache line.
+        let workers = self.state.workers.read();
         for id in boosts.keys() {
             if scored.contains_key(id) || exclude.contains(id) {
                 continue;
             }
-            let Some(rec) = self.worker(id) else { continue };
-            if !q.filters.matches(&rec) || predicate.as_ref().is_some_and(|p| !p(id)) {
+            let Some(rec) = workers.get(id) else { continue };
+            if !q.filters.matches(rec) || predicate.as_ref().is_some_and(|p| !p(id)) {
                 continue;
             }
             if let Some(s) = self.state.workers_index.dot_with(id, &vector) {
@@ -185,11 +188,12 @@ impl Engine {
         let mut hits: Vec<SearchHit> = scored
             .into_iter()
             .filter_map(|(id, similarity)| {
-                let worker = self.worker(&id)?;
+                let worker = Arc::clone(workers.get(&id)?);
                 let playbook_boost = boosts.get(&id).copied().unwrap_or(0.0);
                 Some(SearchHit { score: similarity + playbook_boost, similarity, playbook_boost, id, worker })
             })
             .collect();
+        drop(workers);
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
         hits.truncate(q.k);
         if let Some(key) = key {
