@@ -94,6 +94,8 @@ pub struct RunConfig {
     /// Embedded: the server's embedder (the CLI defaults to `auto`; here hashing, which
     /// needs no model files).
     pub embedder: embedded::EmbedderKind,
+    /// Embedded: nice increment for the server's request threads.
+    pub server_nice: i32,
 }
 
 impl RunConfig {
@@ -130,6 +132,7 @@ impl RunConfig {
             progress: false,
             stop_on_ctrl_c: false,
             embedder: embedded::EmbedderKind::Hashing,
+            server_nice: query_api::priority::DEFAULT_REQUEST_NICE,
         }
     }
 
@@ -218,7 +221,8 @@ pub async fn run(config: RunConfig) -> Result<RunReport, LoadError> {
     let (server, url, docs, mode, workers) = match &config.target {
         Target::Embedded { workers, data_dir } => {
             let (server, docs) =
-                EmbeddedServer::start(*workers, config.seed, data_dir.as_deref(), config.embedder).await?;
+                EmbeddedServer::start(*workers, config.seed, data_dir.as_deref(), config.embedder, config.server_nice)
+                    .await?;
             let url = server.url().to_owned();
             (Some(server), url, Arc::new(docs), "embedded", *workers)
         }
@@ -304,6 +308,9 @@ async fn drive(
     let mut counters = BTreeMap::new();
     counters.insert("changed_by_ingest".to_owned(), env.counters.changed_by_ingest.load(Ordering::Relaxed));
     counters.insert("surge_retries".to_owned(), env.counters.surge_retries.load(Ordering::Relaxed));
+    counters.insert("market_booked".to_owned(), env.counters.market_booked.load(Ordering::Relaxed));
+    counters
+        .insert("replay_changed_by_ingest".to_owned(), env.counters.replay_changed_by_ingest.load(Ordering::Relaxed));
     counters.insert("ingest_aborted".to_owned(), ingest_aborted);
     let (arrival, rate, concurrency) = match &config.load {
         LoadModel::Closed { users } => ("closed".to_owned(), None, *users),

@@ -45,6 +45,10 @@ pub async fn surge_fill_validate(ctx: &mut Ctx<'_>) -> Result<(), FailureReason>
         let picks: Vec<String> =
             prefer_base(&found.results).into_iter().take(FILL_COUNT as usize).map(|h| h.id.clone()).collect();
         if picks.len() < FILL_COUNT as usize {
+            if market_booked(ctx, &req, &found.results, &q, &window).await? {
+                Counters::bump(&ctx.env.counters.market_booked);
+                return Ok(());
+            }
             return Err(ctx.fail(FailureReason::NoResults));
         }
         let verdict = steps::validate_fill(
@@ -88,6 +92,44 @@ pub async fn surge_fill_validate(ctx: &mut Ctx<'_>) -> Result<(), FailureReason>
         }
     }
     Err(ctx.fail(FailureReason::RecordRejected))
+}
+
+/// Most workers a market may have for [`market_booked`] to check all of them.
+const MARKET_CHECK_K: usize = 100;
+
+/// Whether an available-filtered search that found fewer than [`FILL_COUNT`] workers was
+/// right: the same search without the window (at most [`MARKET_CHECK_K`] results, so the
+/// whole market is seen) lists every matching worker, and the fill validator must report
+/// each one the first search left out as booked for the window. Small popular markets do
+/// fill up over a long run; a worker left out but free is the server's error.
+async fn market_booked(
+    ctx: &mut Ctx<'_>,
+    req: &SearchRequest,
+    found: &[SearchHit],
+    q: &QuerySpec,
+    window: &DateWindow,
+) -> Result<bool, FailureReason> {
+    let mut all = req.clone();
+    all.available = None;
+    all.k = MARKET_CHECK_K;
+    let market = steps::search(ctx, &all).await?;
+    if market.results.len() >= MARKET_CHECK_K {
+        return Ok(false); // too big to check whole: fewer than two free is not plausible
+    }
+    for h in market.results.iter().filter(|h| !found.iter().any(|f| f.id == h.id)) {
+        let job = FillJob {
+            role: q.role.clone(),
+            city: q.city.clone(),
+            state: q.state.clone(),
+            count: 1,
+            dates: Some(window.clone()),
+        };
+        let verdict = steps::validate_fill(ctx, &ValidateFillRequest { job, worker_ids: vec![h.id.clone()] }).await?;
+        if verdict.ok || !only_conflicts(&verdict.violations) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Results looked at by the replay scenario.
@@ -146,6 +188,16 @@ pub async fn playbook_record_replay(ctx: &mut Ctx<'_>) -> Result<(), FailureReas
     };
     req.min_version = Some(version);
     let warm = steps::search(ctx, &req).await?;
+    let rewritten =
+        warm.results.iter().find(|h| h.id == id).is_some_and(|h| h.similarity != cold.results[rank].similarity);
+    if rewritten {
+        // Ingest rewrote this worker between the searches, so its rank moved for another
+        // reason too; the record must still have raised its boost.
+        Counters::bump(&ctx.env.counters.replay_changed_by_ingest);
+        let before = cold.results[rank].playbook_boost;
+        let boosted = warm.results.iter().find(|h| h.id == id).is_some_and(|h| h.playbook_boost > before);
+        return if boosted { Ok(()) } else { Err(ctx.fail(FailureReason::NotBoosted)) };
+    }
     if rose(&cold.results, &warm.results, &id, rank) {
         Ok(())
     } else {
@@ -155,8 +207,8 @@ pub async fn playbook_record_replay(ctx: &mut Ctx<'_>) -> Result<(), FailureReas
 
 /// Whether worker `id` (at `rank` in `cold`) ranks higher in `warm`.
 ///
-/// "Higher" is counted against the workers whose boost did not change between the two
-/// searches: under load, other users record fills for similar requests at the same moment,
+/// "Higher" is counted against the workers whose boost and similarity did not change between
+/// the two searches (ingest rewrites profiles): under load, other users record fills for similar requests at the same moment,
 /// and their boosts can lift other workers past this one. The recorded worker must pass at
 /// least one of the unchanged workers that ranked above it (or lead the list); if every
 /// worker above it changed, its own boost must have risen.
@@ -166,7 +218,12 @@ pub fn rose(cold: &[SearchHit], warm: &[SearchHit], id: &str, rank: usize) -> bo
         return true;
     }
     let boost_in = |list: &[SearchHit], who: &str| list.iter().find(|h| h.id == who).map(|h| h.playbook_boost);
-    let stable = |h: &SearchHit| h.id != id && boost_in(warm, &h.id) == Some(h.playbook_boost);
+    // Unchanged: same boost and same similarity (ingest can rewrite a worker's profile).
+    let stable = |h: &SearchHit| {
+        h.id != id
+            && warm.iter().find(|w| w.id == h.id).is_some_and(|w| w.similarity == h.similarity)
+            && boost_in(warm, &h.id) == Some(h.playbook_boost)
+    };
     let above_cold = cold[..rank.min(cold.len())].iter().filter(|h| stable(h)).count();
     if above_cold == 0 {
         return warm[pos].playbook_boost > cold.get(rank).map_or(0.0, |h| h.playbook_boost);
@@ -200,5 +257,23 @@ mod tests {
         let cold2 = vec![hit("a", 0.0), hit("me", 0.0)];
         assert!(rose(&cold2, &[hit("a", 0.2), hit("me", 0.25)], "me", 1));
         assert!(!rose(&cold2, &[hit("a", 0.2), hit("me", 0.0)], "me", 1));
+    }
+
+    #[test]
+    fn a_worker_rewritten_by_ingest_is_not_a_yardstick() {
+        let h = |id: &str, similarity: f64, boost: f64| SearchHit {
+            id: id.into(),
+            similarity,
+            playbook_boost: boost,
+            score: similarity + boost,
+            ..Default::default()
+        };
+        // b was the only worker above me; ingest rewrote it and it rose out of reach. My
+        // boost rose, so the record worked.
+        let cold = vec![h("b", 0.8, 0.0), h("me", 0.75, 0.0)];
+        assert!(rose(&cold, &[h("b", 0.95, 0.0), h("me", 0.75, 0.15)], "me", 1));
+        assert!(!rose(&cold, &[h("b", 0.95, 0.0), h("me", 0.75, 0.0)], "me", 1));
+        // An unchanged b still counts: not passing it is not rising.
+        assert!(!rose(&cold, &[h("b", 0.8, 0.0), h("me", 0.75, 0.0)], "me", 1));
     }
 }

@@ -222,6 +222,13 @@ pub struct Counters {
     pub changed_by_ingest: AtomicU64,
     /// surge_fill_validate retried after a concurrent booking.
     pub surge_retries: AtomicU64,
+    /// surge_fill_validate found fewer than two available workers, and the fill validator
+    /// confirmed every other worker of the market is booked for the window: a correct
+    /// answer to a request nobody can fill, not a failure.
+    pub market_booked: AtomicU64,
+    /// playbook_record_replay's recorded worker was itself rewritten by ingest between the
+    /// two searches, so its rank is not comparable; its boost was checked instead.
+    pub replay_changed_by_ingest: AtomicU64,
 }
 
 impl Counters {
