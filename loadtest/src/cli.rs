@@ -135,6 +135,10 @@ pub struct Cli {
     /// else hashing), hashing, static or minilm.
     #[arg(long, default_value = "auto", value_name = "KIND")]
     pub embedder: crate::embedded::EmbedderKind,
+    /// Embedded: nice increment for the server's request threads (0: same priority as its
+    /// dataflow).
+    #[arg(long, default_value_t = query_api::priority::DEFAULT_REQUEST_NICE, value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub server_nice: i32,
     /// Never show the progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -193,6 +197,7 @@ impl Cli {
         let mut config = RunConfig::new(target);
         config.load = load;
         config.embedder = self.embedder;
+        config.server_nice = self.server_nice;
         if let Some(w) = self.weights {
             config.weights = w;
         }

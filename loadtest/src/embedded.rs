@@ -76,6 +76,7 @@ impl EmbeddedServer {
         seed: u64,
         data_dir: Option<&Path>,
         embedder: EmbedderKind,
+        request_nice: i32,
     ) -> Result<(Self, Vec<WorkerDoc>), LoadError> {
         let paths = dataflow::embed::ModelPaths::from_env();
         let selected = tokio::task::spawn_blocking(move || dataflow::embed::select(embedder, &paths, 768, 1))
@@ -109,6 +110,7 @@ impl EmbeddedServer {
             corpus: Some(corpus),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.join("server"),
+            request_nice,
             ..Default::default()
         };
         config.engine.embedder = Some(selected.embedder);

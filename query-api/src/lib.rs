@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod priority;
 pub mod routes;
 pub mod server;
 pub mod wire;
@@ -35,12 +36,19 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Required on write routes when set.
     pub api_key: Option<Arc<str>>,
+    /// Nice increment for threads that run request work (see [`priority`]).
+    pub request_nice: i32,
 }
 
 impl AppState {
     /// State over `engine`, with an optional API key.
     pub fn new(engine: Arc<Engine>, api_key: Option<String>) -> Self {
-        AppState { engine, metrics: Arc::default(), api_key: api_key.filter(|k| !k.is_empty()).map(Arc::from) }
+        AppState {
+            engine,
+            metrics: Arc::default(),
+            api_key: api_key.filter(|k| !k.is_empty()).map(Arc::from),
+            request_nice: priority::DEFAULT_REQUEST_NICE,
+        }
     }
 }
 

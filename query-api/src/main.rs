@@ -113,6 +113,10 @@ enum Command {
         /// Accept a data directory indexed by another embedder and re-embed it with this one.
         #[arg(long)]
         reembed: bool,
+        /// Nice increment for request threads (searches), so writes reach the indexes first
+        /// under load; 0 runs them at the dataflow's priority.
+        #[arg(long, default_value_t = query_api::priority::DEFAULT_REQUEST_NICE, value_parser = clap::value_parser!(i32).range(0..=19))]
+        request_nice: i32,
     },
     /// Embedding models: distill the static embedder from MiniLM.
     Embed {
@@ -208,6 +212,7 @@ async fn run() -> anyhow::Result<()> {
             embedder,
             embed_threads,
             reembed,
+            request_nice,
         } => {
             let fsync = match fsync {
                 Fsync::Always => FsyncPolicy::Always,
@@ -228,6 +233,7 @@ async fn run() -> anyhow::Result<()> {
             config.engine.threads = threads;
             config.engine.dim = dim;
             config.reembed = reembed;
+            config.request_nice = request_nice;
             let selected = dataflow::embed::select(embedder, &ModelPaths::from_env(), dim, embed_threads)?;
             println!("embedder: {} — {}", selected.embedder.name(), selected.reason);
             config.engine.embedder = Some(selected.embedder);

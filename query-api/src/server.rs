@@ -42,6 +42,9 @@ pub struct ServerConfig {
     /// Accept a data directory indexed by another embedder and re-embed it (otherwise such a
     /// start fails with `DataflowError::EmbedderMismatch`).
     pub reembed: bool,
+    /// Nice increment for request threads, so the dataflow runs first when both have work
+    /// (0: equal priority; see [`crate::priority`]).
+    pub request_nice: i32,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +60,7 @@ impl Default for ServerConfig {
             snapshot_every_writes: Some(100_000),
             wal_segment_bytes: DEFAULT_SEGMENT_BYTES,
             reembed: false,
+            request_nice: crate::priority::DEFAULT_REQUEST_NICE,
         }
     }
 }
@@ -154,9 +158,17 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         reembed: config.reembed,
         ..DurabilityConfig::new(config.data_dir.clone())
     });
-    let engine = tokio::task::spawn_blocking(move || Engine::start(ecfg))
-        .await
-        .map_err(|e| StartError::Task(e.to_string()))??;
+    // The engine's threads inherit the nice value of the thread that creates them, and
+    // blocking-pool threads are lowered by the first request they run: start it on a thread
+    // of its own, created by this (async, never lowered) one.
+    let (tx, rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("engine-start".into())
+        .spawn(move || {
+            let _ = tx.send(Engine::start(ecfg));
+        })
+        .map_err(|e| StartError::Task(e.to_string()))?;
+    let engine = rx.await.map_err(|e| StartError::Task(e.to_string()))??;
     let engine = Arc::new(engine);
     // The first snapshot marks the initial load complete: until one exists, a start (e.g.
     // after a crash mid-load) loads the corpus again; newest-wins makes that idempotent.
@@ -197,7 +209,9 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
     let listener =
         TcpListener::bind(config.addr).await.map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
-    let router = app(AppState::new(Arc::clone(&engine), config.api_key.clone()));
+    let mut state = AppState::new(Arc::clone(&engine), config.api_key.clone());
+    state.request_nice = config.request_nice;
+    let router = app(state);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let signal = async move {

@@ -21,7 +21,7 @@ pub async fn submit(
     let spec = body.into_spec()?;
     let engine = state.engine.clone();
     // Blocking: the job record is fsynced before the job is acknowledged.
-    let info = blocking(move || engine.jobs().submit(spec)).await??;
+    let info = blocking(&state, move || engine.jobs().submit(spec)).await??;
     Ok((StatusCode::ACCEPTED, Json(JobCreated { job_id: info.id.0, state: info.state })))
 }
 
@@ -38,5 +38,5 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Resul
 /// Cancel a job (409 once it has submitted its output or has finished).
 pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobInfo>, ApiError> {
     let engine = state.engine.clone();
-    Ok(Json(blocking(move || engine.jobs().cancel(&id)).await??))
+    Ok(Json(blocking(&state, move || engine.jobs().cancel(&id)).await??))
 }

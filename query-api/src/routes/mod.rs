@@ -24,7 +24,17 @@ pub async fn wait_visible(state: &AppState, version: u64) -> Result<(), ApiError
     }
 }
 
-/// Run CPU-bound engine work off the async threads.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))
+/// Run CPU-bound engine work off the async threads, on a blocking-pool thread lowered to
+/// the request priority (see [`crate::priority`]).
+pub async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let nice = state.request_nice;
+    tokio::task::spawn_blocking(move || {
+        crate::priority::lower_current_thread(nice);
+        f()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))
 }

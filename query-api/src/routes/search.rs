@@ -43,7 +43,7 @@ pub async fn search(
         available,
     };
     let engine = state.engine.clone();
-    let out = blocking(move || engine.search(&q)).await??;
+    let out = blocking(&state, move || engine.search(&q)).await??;
     let lag_ms = dataflow::engine::now_micros().saturating_sub(out.version) as f64 / 1000.0;
     let results = out
         .hits
