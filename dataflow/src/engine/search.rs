@@ -151,16 +151,10 @@ impl Engine {
         // one reported version are the same answer.
         let version = if key.is_some() { version.max(applied) } else { version };
         if let Some(key) = &key {
+            let workers = self.state.workers.read();
             let still_valid = |id: &str, hits: &[SearchHit]| {
-                let now = self.worker(id).and_then(|rec| Some((rec, self.state.workers_index.dot_with(id, &vector)?)));
-                results::unaffected(
-                    id,
-                    now.as_ref().map(|(r, s)| (r.as_ref(), *s)),
-                    hits,
-                    q.k,
-                    &q.filters,
-                    &q.exclude_ids,
-                )
+                let sim = || self.state.workers_index.dot_with(id, &vector);
+                results::unaffected(id, workers.get(id).map(|r| r.as_ref()), sim, hits, q.k, &q.filters, &q.exclude_ids)
             };
             if let Lookup::Hit(hits) = self.state.results.lookup(key, still_valid) {
                 return Ok(SearchOutcome { hits, version });
