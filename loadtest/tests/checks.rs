@@ -90,6 +90,8 @@ async fn wrong_answers_fail_with_the_right_reason() {
         (Mode::EmptySearch, S::ColdSearchEmail, R::NoResults),
         (Mode::EmptySearch, S::ProfileSwap, R::NoResults),
         (Mode::EmptySearch, S::PlaybookRecordReplay, R::NoResults),
+        (Mode::EmptySearch, S::SurgeFillValidate, R::NoResults),
+        (Mode::MarketHidden, S::SurgeFillValidate, R::NoResults),
         (Mode::Search500, S::RepeatCache, R::Http5xx),
         (Mode::Worker404, S::SmsValidate, R::Http4xx),
     ];
@@ -111,6 +113,16 @@ async fn surge_retries_once_after_a_booking_conflict() {
     assert_eq!(env.counters.surge_retries.load(Ordering::SeqCst), 1);
     let (rec, _) = run_one(Mode::ConflictAlways, ScenarioKind::SurgeFillValidate).await;
     assert_eq!(rec.steps.len(), 6, "exactly one retry: {rec:?}");
+}
+
+#[tokio::test]
+async fn a_full_market_is_a_right_answer_once_the_validator_confirms_it() {
+    let (rec, env) = run_one(Mode::MarketBooked, ScenarioKind::SurgeFillValidate).await;
+    assert_eq!(rec.outcome, Outcome::Ok, "{rec:?}");
+    // The filtered search, the whole market, then one validation per left-out worker.
+    assert_eq!(&labels(&rec)[..2], [SEARCH, SEARCH]);
+    assert!(labels(&rec)[2..].iter().all(|l| *l == VALIDATE_FILL) && rec.steps.len() > 3, "{rec:?}");
+    assert_eq!(env.counters.market_booked.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]

@@ -52,6 +52,12 @@ pub enum Mode {
     SlowSearch,
     /// Writes are acknowledged but never show up in search.
     HideIngested,
+    /// A search with an availability window finds one worker; the fill validator says every
+    /// other worker is booked for the window (a full market, answered right).
+    MarketBooked,
+    /// As `MarketBooked`, but the validator finds the left-out workers free (the search hid
+    /// them).
+    MarketHidden,
 }
 
 /// A stall injected into one search request.
@@ -163,6 +169,9 @@ async fn search(State(f): State<Arc<Fake>>, Json(req): Json<SearchRequest>) -> R
     if f.mode == Mode::EmptySearch {
         ids.clear();
     }
+    if matches!(f.mode, Mode::MarketBooked | Mode::MarketHidden) && req.available.is_some() {
+        ids.truncate(1);
+    }
     ids.truncate(req.k);
     Json(SearchResponse {
         results: ids
@@ -204,6 +213,10 @@ async fn validate_email(State(f): State<Arc<Fake>>, Json(req): Json<ValidateMess
 }
 
 async fn validate_fill(State(f): State<Arc<Fake>>, Json(req): Json<ValidateFillRequest>) -> Json<ValidateResponse> {
+    if f.mode == Mode::MarketBooked && req.job.count == 1 {
+        let booked = loadtest::wire::Violation { code: "overlapping_placement".into(), message: "booked".into() };
+        return Json(ValidateResponse { ok: false, violations: vec![booked] });
+    }
     let distinct: BTreeSet<&String> = req.worker_ids.iter().collect();
     let ok = f.mode != Mode::RejectFill
         && distinct.len() == req.worker_ids.len()

@@ -98,10 +98,12 @@ pub async fn surge_fill_validate(ctx: &mut Ctx<'_>) -> Result<(), FailureReason>
 const MARKET_CHECK_K: usize = 100;
 
 /// Whether an available-filtered search that found fewer than [`FILL_COUNT`] workers was
-/// right: the same search without the window (at most [`MARKET_CHECK_K`] results, so the
-/// whole market is seen) lists every matching worker, and the fill validator must report
-/// each one the first search left out as booked for the window. Small popular markets do
-/// fill up over a long run; a worker left out but free is the server's error.
+/// right: the same search without the window and without exclusions (fewer than
+/// [`MARKET_CHECK_K`] results, so the whole market is seen) must list at least
+/// [`FILL_COUNT`] workers (every market in the mix has more), and the fill validator must
+/// report each one the first search left out as booked for the window. Small popular
+/// markets do fill up over a long run; a worker left out but free, or a market that
+/// vanished, is the server's error.
 async fn market_booked(
     ctx: &mut Ctx<'_>,
     req: &SearchRequest,
@@ -111,10 +113,13 @@ async fn market_booked(
 ) -> Result<bool, FailureReason> {
     let mut all = req.clone();
     all.available = None;
+    all.exclude_ids.clear();
     all.k = MARKET_CHECK_K;
     let market = steps::search(ctx, &all).await?;
-    if market.results.len() >= MARKET_CHECK_K {
-        return Ok(false); // too big to check whole: fewer than two free is not plausible
+    if market.results.len() >= MARKET_CHECK_K || market.results.len() < FILL_COUNT as usize {
+        // Too big to check whole (fewer than two free is not plausible), or too small to
+        // be a market of the mix.
+        return Ok(false);
     }
     for h in market.results.iter().filter(|h| !found.iter().any(|f| f.id == h.id)) {
         let job = FillJob {
