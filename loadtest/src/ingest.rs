@@ -12,6 +12,7 @@
 //! from write-sent to that response is the freshness; not visible within
 //! [`IngestPlan::visibility_timeout`] of the send is a failure.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +91,10 @@ struct Ingester {
     live: Mutex<Vec<WorkerDoc>>,
     next_id: AtomicU64,
     last_updated_at: AtomicI64,
+    /// Ids with a write being made or probed. An update never picks one: a second write to
+    /// the same worker would win (newest `updated_at`), and the first write's probe would
+    /// wait in vain for a name the server rightly replaced.
+    in_flight: Mutex<HashSet<String>>,
 }
 
 const FIRST: [&str; 8] = ["Ana", "Luis", "Mei", "Tomas", "Keisha", "Omar", "Priya", "Jack"];
@@ -116,7 +121,14 @@ impl Ingester {
                 return Some((WriteOp::Delete, live.swap_remove(i)));
             }
         }
-        let template = self.base.get(rng.random_range(0..self.base.len().max(1)))?;
+        let drawn = rng.random_range(0..self.base.len().max(1));
+        // The next worker from the drawn one with no write in flight (the drawn one in all
+        // but a tiny corpus).
+        let busy = self.in_flight.lock();
+        let n = self.base.len();
+        let pick = (0..n).map(|k| (drawn + k) % n).find(|&i| !busy.contains(&self.base[i].id)).unwrap_or(drawn);
+        drop(busy);
+        let template = self.base.get(pick)?;
         let mut w = template.clone();
         let (first, last) = (FIRST[rng.random_range(0..FIRST.len())], LAST[rng.random_range(0..LAST.len())]);
         // A new name on every upsert: the probe waits for the hit to carry it, so an
@@ -231,6 +243,7 @@ pub async fn run(
         live: Mutex::new(Vec::new()),
         next_id: AtomicU64::new(FIRST_NEW_ID),
         last_updated_at: AtomicI64::new(0),
+        in_flight: Mutex::new(HashSet::new()),
     });
     let mut rng = StdRng::seed_from_u64(mix_seed(plan.seed, INGEST_STREAM));
     let schedule = ArrivalSpec::Poisson { rate: plan.rate }.schedule(mix_seed(plan.seed, INGEST_STREAM + 1));
@@ -250,7 +263,9 @@ pub async fn run(
         let Some((op, doc)) = ingester.next_write(&mut rng) else {
             break;
         };
+        ingester.in_flight.lock().insert(doc.id.clone());
         if tasks.len() >= plan.max_in_flight {
+            ingester.in_flight.lock().remove(&doc.id);
             ingester.sink.push_freshness(FreshnessRecord {
                 id: doc.id.clone(),
                 op,
@@ -269,7 +284,9 @@ pub async fn run(
         spawned.fetch_add(1, Ordering::Relaxed);
         let (ing, finished) = (ingester.clone(), finished.clone());
         tasks.spawn(async move {
+            let id = doc.id.clone();
             let rec = ing.write_and_probe(op, doc).await;
+            ing.in_flight.lock().remove(&id);
             ing.sink.push_freshness(rec);
             finished.fetch_add(1, Ordering::Relaxed);
         });
@@ -287,4 +304,42 @@ pub async fn run(
         }
     }
     spawned.load(Ordering::Relaxed).saturating_sub(finished.load(Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(id: &str) -> WorkerDoc {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "name": "Ana Ruiz", "role": "welder", "city": "Austin", "state": "TX"
+        }))
+        .expect("doc")
+    }
+
+    #[test]
+    fn an_update_never_picks_a_worker_with_a_write_in_flight() {
+        let ing = Ingester {
+            client: ApiClient::new("http://127.0.0.1:9", Duration::from_secs(1)).expect("client"),
+            base: Arc::new(vec![doc("w-1"), doc("w-2"), doc("w-3")]),
+            plan: IngestPlan::new(10.0, Duration::from_secs(1), 1),
+            clock: RunClock { start: Instant::now() },
+            sink: Arc::default(),
+            live: Mutex::default(),
+            next_id: AtomicU64::new(FIRST_NEW_ID),
+            last_updated_at: AtomicI64::new(0),
+            in_flight: Mutex::new(["w-1", "w-3"].map(String::from).into()),
+        };
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut updates = 0;
+        for _ in 0..200 {
+            if let Some((WriteOp::Upsert, w)) = ing.next_write(&mut rng) {
+                if !w.id.starts_with("w-9") {
+                    assert_eq!(w.id, "w-2", "an update picked a worker with a write in flight");
+                    updates += 1;
+                }
+            }
+        }
+        assert!(updates > 50, "updates of base workers were drawn: {updates}");
+    }
 }

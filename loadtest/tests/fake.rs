@@ -148,9 +148,11 @@ async fn search(State(f): State<Arc<Fake>>, Json(req): Json<SearchRequest>) -> R
     let ingested = if f.mode == Mode::HideIngested { Vec::new() } else { f.ingested.lock().clone() };
     let mut ids: Vec<String> = ingested.iter().rev().map(|(id, _)| id.clone()).collect();
     ids.extend((0..POOL).map(pool_id).filter(|id| !ingested.iter().any(|(x, _)| x == id)));
+    let mut boosted: Vec<String> = Vec::new();
     if req.use_playbook && f.mode != Mode::NoBoost {
         // Boost by recency: the most recently recorded workers first.
         let recorded = f.recorded.lock().clone();
+        boosted.clone_from(&recorded);
         ids.sort_by_key(|id| match recorded.iter().rposition(|r| r == id) {
             Some(pos) => (0, usize::MAX - pos),
             None => (1, 0),
@@ -178,7 +180,12 @@ async fn search(State(f): State<Arc<Fake>>, Json(req): Json<SearchRequest>) -> R
             .iter()
             .map(|id| {
                 let name = ingested.iter().find(|(x, _)| x == id).map_or("Ana Ruiz", |(_, n)| n);
-                hit(id, name)
+                let mut h = hit(id, name);
+                if boosted.contains(id) {
+                    h.playbook_boost = 0.25;
+                    h.score += 0.25;
+                }
+                h
             })
             .collect(),
         version: f.version.load(Ordering::SeqCst),

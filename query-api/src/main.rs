@@ -114,7 +114,7 @@ enum Command {
         #[arg(long)]
         reembed: bool,
         /// Nice increment for request threads (searches), so writes reach the indexes first
-        /// under load; 0 runs them at the dataflow's priority.
+        /// under load; 0 (the default) runs them at the dataflow's priority.
         #[arg(long, default_value_t = query_api::priority::DEFAULT_REQUEST_NICE, value_parser = clap::value_parser!(i32).range(0..=19))]
         request_nice: i32,
     },

@@ -210,75 +210,68 @@ pub async fn playbook_record_replay(ctx: &mut Ctx<'_>) -> Result<(), FailureReas
     }
 }
 
-/// Whether worker `id` (at `rank` in `cold`) ranks higher in `warm`.
+/// Whether worker `id` (at `rank` in `cold`) rose in `warm` as its record should make it.
 ///
-/// "Higher" is counted against the workers whose boost and similarity did not change between
-/// the two searches (ingest rewrites profiles): under load, other users record fills for similar requests at the same moment,
-/// and their boosts can lift other workers past this one. The recorded worker must pass at
-/// least one of the unchanged workers that ranked above it (or lead the list); if every
-/// worker above it changed, its own boost must have risen.
+/// It must have gained a boost (or kept one it had), and it must now rank above every worker that ranked above it
+/// before, is unchanged since (same similarity and boost) and was within reach: less than
+/// its score's rise ahead of it. Under load other users record fills for similar requests
+/// at the same moment and ingest rewrites profiles, so workers that changed are no
+/// yardstick; if none in reach is left, the grown boost is what can be checked.
 pub fn rose(cold: &[SearchHit], warm: &[SearchHit], id: &str, rank: usize) -> bool {
     let Some(pos) = warm.iter().position(|h| h.id == id) else { return false };
-    if pos == 0 {
-        return true;
-    }
-    let boost_in = |list: &[SearchHit], who: &str| list.iter().find(|h| h.id == who).map(|h| h.playbook_boost);
-    // Unchanged: same boost and same similarity (ingest can rewrite a worker's profile).
-    let stable = |h: &SearchHit| {
-        h.id != id
-            && warm.iter().find(|w| w.id == h.id).is_some_and(|w| w.similarity == h.similarity)
-            && boost_in(warm, &h.id) == Some(h.playbook_boost)
+    let Some(before) = cold.get(rank).filter(|h| h.id == id) else { return false };
+    let now = &warm[pos];
+    // An unboosted worker must gain a boost. One picked with a boost already (when no
+    // unboosted worker was left to pick) may be at the server's cap, but must not lose it.
+    let boosted = if before.playbook_boost <= 0.0 {
+        now.playbook_boost > 0.0
+    } else {
+        now.playbook_boost >= before.playbook_boost
     };
-    let above_cold = cold[..rank.min(cold.len())].iter().filter(|h| stable(h)).count();
-    if above_cold == 0 {
-        return warm[pos].playbook_boost > cold.get(rank).map_or(0.0, |h| h.playbook_boost);
+    if !boosted {
+        return false;
     }
-    let above_warm =
-        warm[..pos].iter().filter(|h| cold[..rank.min(cold.len())].iter().any(|c| c.id == h.id && stable(c))).count();
-    above_warm < above_cold
+    let lift = now.score - before.score;
+    let unchanged = |h: &SearchHit| {
+        warm.iter().position(|w| w.id == h.id && w.similarity == h.similarity && w.playbook_boost == h.playbook_boost)
+    };
+    cold[..rank].iter().filter(|h| h.score - before.score < lift - 1e-9).filter_map(unchanged).all(|at| at > pos)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn hit(id: &str, boost: f64) -> SearchHit {
-        SearchHit { id: id.into(), playbook_boost: boost, ..Default::default() }
+    fn h(id: &str, similarity: f64, boost: f64) -> SearchHit {
+        SearchHit { id: id.into(), similarity, playbook_boost: boost, score: similarity + boost, ..Default::default() }
     }
 
     #[test]
-    fn rising_is_counted_against_unchanged_workers() {
-        let cold = vec![hit("a", 0.0), hit("b", 0.0), hit("me", 0.0)];
-        // Passed b: rose.
-        assert!(rose(&cold, &[hit("a", 0.0), hit("me", 0.25), hit("b", 0.0)], "me", 2));
-        // Stayed put while nothing else changed: did not rise.
-        assert!(!rose(&cold, &[hit("a", 0.0), hit("b", 0.0), hit("me", 0.25)], "me", 2));
-        // Another user's record lifted x above me, but I passed b: rose.
-        let warm = vec![hit("x", 0.3), hit("a", 0.0), hit("me", 0.25), hit("b", 0.0)];
-        assert!(rose(&cold, &warm, "me", 2));
+    fn rising_is_counted_against_unchanged_workers_in_reach() {
+        let cold = vec![h("a", 0.9, 0.0), h("b", 0.8, 0.0), h("me", 0.75, 0.0)];
+        // +0.1 passes b (0.05 ahead), not a (0.15 ahead): rose.
+        assert!(rose(&cold, &[h("a", 0.9, 0.0), h("me", 0.75, 0.1), h("b", 0.8, 0.0)], "me", 2));
+        // No boost: did not rise.
+        assert!(!rose(&cold, &[h("a", 0.9, 0.0), h("b", 0.8, 0.0), h("me", 0.75, 0.0)], "me", 2));
+        // Boosted but still below b, which it should pass: ranked wrongly.
+        assert!(!rose(&cold, &[h("a", 0.9, 0.0), h("b", 0.8, 0.0), h("me", 0.75, 0.1)], "me", 2));
         // Gone from the list: did not rise.
-        assert!(!rose(&cold, &[hit("a", 0.0), hit("b", 0.0)], "me", 2));
-        // Everyone above me changed: my own boost must have risen.
-        let cold2 = vec![hit("a", 0.0), hit("me", 0.0)];
-        assert!(rose(&cold2, &[hit("a", 0.2), hit("me", 0.25)], "me", 1));
-        assert!(!rose(&cold2, &[hit("a", 0.2), hit("me", 0.0)], "me", 1));
+        assert!(!rose(&cold, &[h("a", 0.9, 0.0), h("b", 0.8, 0.0)], "me", 2));
+        // Another user's record lifted b out of reach meanwhile: the grown boost is checked.
+        assert!(rose(&cold, &[h("b", 0.8, 0.25), h("a", 0.9, 0.0), h("me", 0.75, 0.1)], "me", 2));
+        // Leading the list with a grown boost: rose.
+        let cold2 = vec![h("a", 0.8, 0.0), h("me", 0.75, 0.0)];
+        assert!(rose(&cold2, &[h("me", 0.75, 0.25), h("a", 0.8, 0.0)], "me", 1));
     }
 
     #[test]
     fn a_worker_rewritten_by_ingest_is_not_a_yardstick() {
-        let h = |id: &str, similarity: f64, boost: f64| SearchHit {
-            id: id.into(),
-            similarity,
-            playbook_boost: boost,
-            score: similarity + boost,
-            ..Default::default()
-        };
         // b was the only worker above me; ingest rewrote it and it rose out of reach. My
         // boost rose, so the record worked.
         let cold = vec![h("b", 0.8, 0.0), h("me", 0.75, 0.0)];
         assert!(rose(&cold, &[h("b", 0.95, 0.0), h("me", 0.75, 0.15)], "me", 1));
         assert!(!rose(&cold, &[h("b", 0.95, 0.0), h("me", 0.75, 0.0)], "me", 1));
-        // An unchanged b still counts: not passing it is not rising.
-        assert!(!rose(&cold, &[h("b", 0.8, 0.0), h("me", 0.75, 0.0)], "me", 1));
+        // An unchanged b in reach still counts: not passing it is not rising.
+        assert!(!rose(&cold, &[h("b", 0.8, 0.0), h("me", 0.75, 0.15)], "me", 1));
     }
 }
