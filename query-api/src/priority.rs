@@ -31,15 +31,11 @@ pub fn lower_current_thread(increment: i32) {
     if increment == 0 || APPLIED.with(Cell::get) >= increment {
         return;
     }
-    let extra = increment - APPLIED.with(Cell::get);
-    match renice(extra) {
-        Ok(()) => APPLIED.with(|a| a.set(increment)),
-        Err(e) => {
-            // Record it anyway: retrying on every request would only repeat the warning.
-            APPLIED.with(|a| a.set(increment));
-            tracing::warn!(error = %e, "could not lower a request thread's priority");
-        }
+    if let Err(e) = renice(increment - APPLIED.with(Cell::get)) {
+        tracing::warn!(error = %e, "could not lower a request thread's priority");
     }
+    // Recorded on failure too: retrying on every request would only repeat the warning.
+    APPLIED.with(|a| a.set(increment));
 }
 
 #[cfg(target_os = "linux")]
