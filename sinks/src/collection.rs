@@ -392,7 +392,7 @@ impl VectorCollection {
             predicate: req.predicate.as_ref(),
         };
         let live = guard.points.tracker.live_slots();
-        let hits = crate::index::exact::scan(&guard.points, &q, &live);
+        let hits = crate::index::exact::scan(&guard.points, &q, live.iter().copied());
         Ok(hits
             .into_iter()
             .filter_map(|(slot, score)| {

@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use roaring::RoaringBitmap;
+
 use crate::types::InternalId;
 
 /// Interned (key, value) pairs of one point; values are lower-cased on the way in.
@@ -14,9 +16,10 @@ pub type PayloadRow = Box<[(u32, u32)]>;
 pub struct PayloadStore {
     symbols: HashMap<String, u32>,
     rows: Vec<PayloadRow>,
-    /// Slots by (key, value), ascending, each at most once. May hold dead slots (callers
-    /// check liveness) until the next rebuild.
-    postings: HashMap<(u32, u32), Vec<InternalId>>,
+    /// Slots by (key, value), as compressed bitmaps (roaring: sorted arrays for sparse
+    /// chunks, plain bitmaps for dense ones), so intersecting two lists of thousands costs
+    /// microseconds. May hold dead slots (callers check liveness) until the next rebuild.
+    postings: HashMap<(u32, u32), RoaringBitmap>,
 }
 
 impl PayloadStore {
@@ -41,41 +44,38 @@ impl PayloadStore {
         let old = std::mem::take(&mut self.rows[slot.idx()]);
         for pair in old.iter().filter(|p| !row.contains(p)) {
             if let Some(list) = self.postings.get_mut(pair) {
-                if let Ok(i) = list.binary_search(&slot) {
-                    list.remove(i);
-                }
+                list.remove(slot.0);
             }
         }
         for pair in row.iter().filter(|p| !old.contains(p)) {
-            let list = self.postings.entry(*pair).or_default();
-            if let Err(i) = list.binary_search(&slot) {
-                list.insert(i, slot);
-            }
+            self.postings.entry(*pair).or_default().insert(slot.0);
         }
         self.rows[slot.idx()] = row;
     }
 
-    /// The slots in every posting list of `must`'s pairs (each list is sorted, so this is a
-    /// merge, not a lookup of each slot's row), ascending; `None` when `must` is empty.
-    /// May hold dead slots. A single pair's list is borrowed, not copied.
-    pub fn candidates(&self, must: &[(u32, u32)]) -> Option<Cow<'_, [InternalId]>> {
-        let mut lists: Vec<&[InternalId]> =
-            must.iter().map(|p| self.postings.get(p).map(|v| v.as_slice()).unwrap_or(&[])).collect();
+    /// The slots in every posting list of `must`'s pairs; `None` when `must` is empty. May
+    /// hold dead slots. A single pair's list is borrowed, not copied. Iterate it with
+    /// [`slots`].
+    pub fn candidates(&self, must: &[(u32, u32)]) -> Option<Cow<'_, RoaringBitmap>> {
+        if must.is_empty() {
+            return None;
+        }
+        // A pair no slot has: nothing matches.
+        let Some(mut lists) = must.iter().map(|p| self.postings.get(p)).collect::<Option<Vec<_>>>() else {
+            return Some(Cow::Owned(RoaringBitmap::new()));
+        };
         lists.sort_by_key(|l| l.len());
-        let (first, rest) = lists.split_first()?;
-        if rest.is_empty() {
-            return Some(Cow::Borrowed(first));
+        match lists.as_slice() {
+            [] => None,
+            [only] => Some(Cow::Borrowed(only)),
+            [a, b, rest @ ..] => {
+                let mut out = *a & *b;
+                for list in rest {
+                    out &= *list;
+                }
+                Some(Cow::Owned(out))
+            }
         }
-        let mut out = first.to_vec();
-        for list in rest {
-            let mut at = 0;
-            out.retain(|s| {
-                // Both are sorted: each search starts where the last one ended.
-                at = gallop(list, at, *s);
-                list.get(at) == Some(s)
-            });
-        }
-        Some(Cow::Owned(out))
     }
 
     /// Rebuild the postings from the rows of the slots `keep` accepts; the rows of the others
@@ -86,7 +86,11 @@ impl PayloadStore {
             let slot = InternalId(i as u32);
             if keep(slot) {
                 for pair in row.iter() {
-                    self.postings.entry(*pair).or_default().push(slot);
+                    // Ascending slots: an append to each bitmap's last chunk.
+                    let list = self.postings.entry(*pair).or_default();
+                    if list.try_push(slot.0).is_err() {
+                        list.insert(slot.0);
+                    }
                 }
             } else {
                 *row = PayloadRow::default();
@@ -104,21 +108,9 @@ impl PayloadStore {
     }
 }
 
-/// The first index at or after `from` whose element is not below `s` (`list` sorted):
-/// doubling steps from `from`, then a binary search in the last step. Intersecting lists
-/// of similar length costs O(1) per element this way, where a binary search over the rest
-/// of the list cost O(log n) cache-missing probes (8.7% of the server's CPU under load,
-/// `docs/BENCHMARKS.md`).
-fn gallop(list: &[InternalId], from: usize, s: InternalId) -> usize {
-    let from = from.min(list.len());
-    let rest = &list[from..];
-    let mut bound = 1;
-    while bound < rest.len() && rest[bound - 1] < s {
-        bound *= 2;
-    }
-    let lo = bound / 2;
-    let hi = bound.min(rest.len());
-    from + lo + rest[lo..hi].partition_point(|x| *x < s)
+/// The slots of a candidate set, ascending.
+pub fn slots(set: &RoaringBitmap) -> impl Iterator<Item = InternalId> + '_ {
+    set.iter().map(InternalId)
 }
 
 #[cfg(test)]
@@ -133,6 +125,10 @@ mod tests {
         vec![(p.lookup(k).unwrap(), p.lookup(v).unwrap())]
     }
 
+    fn cands(p: &PayloadStore, must: &[(u32, u32)]) -> Option<Vec<InternalId>> {
+        p.candidates(must).map(|c| slots(&c).collect())
+    }
+
     #[test]
     fn rewriting_a_row_moves_its_postings_without_duplicates() {
         let mut p = PayloadStore::default();
@@ -141,14 +137,14 @@ mod tests {
         p.set(s, &pairs("Austin", "welder"));
         p.set(s, &pairs("Dallas", "welder"));
         p.set(s, &pairs("Austin", "welder"));
-        assert_eq!(p.candidates(&must(&p, "city", "austin")), Some(vec![s].into()));
-        assert_eq!(p.candidates(&must(&p, "city", "dallas")), Some(vec![].into()));
-        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(vec![s].into()));
+        assert_eq!(cands(&p, &must(&p, "city", "austin")), Some(vec![s]));
+        assert_eq!(cands(&p, &must(&p, "city", "dallas")), Some(vec![]));
+        assert_eq!(cands(&p, &must(&p, "role", "welder")), Some(vec![s]));
         // A dropped row leaves no trace: writing the same pairs again lists the slot again.
         p.rebuild_postings(|_| false);
-        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(vec![].into()));
+        assert_eq!(cands(&p, &must(&p, "role", "welder")), Some(vec![]));
         p.set(s, &pairs("Austin", "welder"));
-        assert_eq!(p.candidates(&must(&p, "role", "welder")), Some(vec![s].into()));
+        assert_eq!(cands(&p, &must(&p, "role", "welder")), Some(vec![s]));
     }
 
     #[test]
@@ -162,30 +158,17 @@ mod tests {
         }
         let mut both = must(&p, "city", "reno");
         both.extend(must(&p, "role", "cook"));
-        let got = p.candidates(&both).unwrap();
+        let got = cands(&p, &both).unwrap();
         let want: Vec<InternalId> = (0..300u32).filter(|i| i % 3 == 2 && (i / 3) % 2 == 1).map(InternalId).collect();
-        assert_eq!(got.as_ref(), want.as_slice());
+        assert_eq!(got, want);
         assert!(got.iter().all(|s| p.matches(*s, &both)));
         assert_eq!(p.candidates(&[]), None);
-    }
-
-    #[test]
-    fn gallop_finds_the_same_index_as_a_binary_search() {
-        let lists: Vec<Vec<InternalId>> = vec![
-            vec![],
-            vec![InternalId(5)],
-            (0..100).map(|i| InternalId(i * 3)).collect(),
-            (0..37).map(|i| InternalId(i * i)).collect(),
-        ];
-        for list in &lists {
-            for from in 0..=list.len() + 1 {
-                for s in 0..(list.last().map_or(10, |x| x.0 + 5)) {
-                    let s = InternalId(s);
-                    let f = from.min(list.len());
-                    let want = f + list[f..].partition_point(|x| *x < s);
-                    assert_eq!(gallop(list, from, s), want, "list of {}, from {from}, s {}", list.len(), s.0);
-                }
-            }
-        }
+        // Three lists, and a pair nobody has.
+        let mut three = both.clone();
+        three.extend(must(&p, "city", "reno"));
+        assert_eq!(cands(&p, &three).unwrap(), want);
+        let unknown = p.symbols.len() as u32 + 7;
+        three.push((unknown, unknown));
+        assert_eq!(cands(&p, &three), Some(vec![]));
     }
 }

@@ -17,7 +17,7 @@ use hnsw_rs::prelude::{DistDot, Hnsw};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::index::exact::scan;
+use crate::index::exact::{scan, scan_candidates};
 use crate::index::flat::{FlatGraph, InsertPlan};
 use crate::index::topk::TopK;
 use crate::index::{IndexKind, Points, Query, VectorIndex, VectorIndexRead};
@@ -232,11 +232,11 @@ impl VectorIndexRead for HnswIndex {
     fn search(&self, points: &Points, q: &Query<'_>) -> Vec<(InternalId, f32)> {
         let all = || points.tracker.live_slots();
         if self.is_broken() {
-            return scan(points, q, &all());
+            return scan(points, q, all());
         }
         if let Some(cands) = points.payloads.candidates(q.must) {
-            if cands.len() <= self.params.exact_filter_limit {
-                return scan(points, q, cands.iter());
+            if cands.len() <= self.params.exact_filter_limit as u64 {
+                return scan_candidates(points, q, &cands);
             }
         }
         if self.pending.len() * 2 >= points.tracker.live_count() {
@@ -244,12 +244,12 @@ impl VectorIndexRead for HnswIndex {
             // worker): the graph's nodes are mostly dead, a walk would visit nearly all of
             // them before it found ef live ones, and the pending scan reads most points
             // anyway. One exact scan is cheaper than both until the rebuild lands.
-            return scan(points, q, &all());
+            return scan(points, q, all());
         }
         let Some(from_graph) = self.graph_search(points, q) else {
-            return scan(points, q, &all());
+            return scan(points, q, all());
         };
-        let from_pending = scan(points, q, &self.pending);
+        let from_pending = scan(points, q, self.pending.iter().copied());
         let mut top = TopK::new(q.k);
         // A pending node changed in place may come from both; the scan has it.
         let from_graph = from_graph.into_iter().filter(|(s, _)| !self.is_pending(*s));
@@ -260,7 +260,7 @@ impl VectorIndexRead for HnswIndex {
         if merged.len() < q.k {
             // The graph walk can miss points behind a filter; only an exact scan can prove
             // that fewer than k match.
-            return scan(points, q, &all());
+            return scan(points, q, all());
         }
         merged
     }
