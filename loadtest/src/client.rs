@@ -7,12 +7,17 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::error::LoadError;
 use crate::failure::FailureReason;
 use crate::queries::WorkerDoc;
 use crate::wire::{
@@ -53,10 +58,8 @@ impl CallError {
         }
     }
 
-    fn from_reqwest(e: &reqwest::Error) -> Self {
-        if e.is_timeout() {
-            Self::Timeout
-        } else if e.is_connect() {
+    fn from_hyper(e: &hyper_util::client::legacy::Error) -> Self {
+        if e.is_connect() {
             Self::Connect
         } else {
             Self::Transport(e.to_string())
@@ -77,30 +80,57 @@ pub struct Call<T> {
     pub result: Result<T, CallError>,
 }
 
-/// Typed client for the Lakehouse HTTP API.
+/// Typed client for the Lakehouse HTTP API: hyper's pooled HTTP/1.1 client, JSON bodies.
 #[derive(Clone, Debug)]
 pub struct ApiClient {
-    http: reqwest::Client,
+    http: Client<HttpConnector, Full<Bytes>>,
     base: String,
+    timeout: Duration,
 }
 
 impl ApiClient {
-    /// A client for `base` (e.g. `http://127.0.0.1:8080`) with a per-request timeout.
-    pub fn new(base: &str, timeout: Duration) -> Result<Self, LoadError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            // Load generators open many parallel connections; keep them warm.
-            .pool_max_idle_per_host(1024)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(LoadError::Client)?;
-        Ok(Self { http, base: base.trim_end_matches('/').to_owned() })
+    /// A client for `base` (e.g. `http://127.0.0.1:8080`) with a per-request timeout
+    /// (covering the whole call: connect, send, and reading the body).
+    pub fn new(base: &str, timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeout.min(Duration::from_secs(5))));
+        // Load generators open many parallel connections; keep them warm.
+        let http = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1024).build(connector);
+        Self { http, base: base.trim_end_matches('/').to_owned(), timeout }
     }
 
     /// The base URL, without a trailing slash.
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// Sends one request and reads the whole response: `(status, body)`.
+    async fn exchange<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(u16, Bytes), CallError> {
+        let payload = match body {
+            Some(b) => Bytes::from(serde_json::to_vec(b).map_err(|e| CallError::Transport(e.to_string()))?),
+            None => Bytes::new(),
+        };
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .body(Full::new(payload))
+            .map_err(|e| CallError::Transport(e.to_string()))?;
+        if body.is_some() {
+            req.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        let call = async {
+            let resp = self.http.request(req).await.map_err(|e| CallError::from_hyper(&e))?;
+            let status = resp.status().as_u16();
+            let bytes = resp.into_body().collect().await.map_err(|e| CallError::Transport(e.to_string()))?;
+            Ok((status, bytes.to_bytes()))
+        };
+        tokio::time::timeout(self.timeout, call).await.unwrap_or(Err(CallError::Timeout))
     }
 
     async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
@@ -109,26 +139,14 @@ impl ApiClient {
         path: &str,
         body: Option<&B>,
     ) -> Call<T> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            req = req.json(body);
-        }
         let sent = Instant::now();
-        let response = req.send().await;
-        let (status, result) = match response {
-            Err(e) => (0, Err(CallError::from_reqwest(&e))),
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                match resp.bytes().await {
-                    Err(e) => (status, Err(CallError::from_reqwest(&e))),
-                    Ok(bytes) if (200..300).contains(&status) => {
-                        (status, serde_json::from_slice(&bytes).map_err(|e| CallError::Decode(e.to_string())))
-                    }
-                    Ok(bytes) => (
-                        status,
-                        Err(CallError::Status { status, body: serde_json::from_slice(&bytes).unwrap_or_default() }),
-                    ),
-                }
+        let (status, result) = match self.exchange(method, path, body).await {
+            Err(e) => (0, Err(e)),
+            Ok((status, bytes)) if (200..300).contains(&status) => {
+                (status, serde_json::from_slice(&bytes).map_err(|e| CallError::Decode(e.to_string())))
+            }
+            Ok((status, bytes)) => {
+                (status, Err(CallError::Status { status, body: serde_json::from_slice(&bytes).unwrap_or_default() }))
             }
         };
         Call { sent, end: Instant::now(), status, result }
@@ -172,11 +190,9 @@ impl ApiClient {
     /// `GET /health`: on 2xx, whether every index is settled (built and holding every
     /// point; servers that don't report it count as settled).
     pub async fn health(&self) -> Result<bool, CallError> {
-        let resp =
-            self.http.get(format!("{}/health", self.base)).send().await.map_err(|e| CallError::from_reqwest(&e))?;
-        let status = resp.status().as_u16();
+        let (status, bytes) = self.exchange::<()>(Method::GET, "/health", None).await?;
         if (200..300).contains(&status) {
-            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             Ok(body.get("indexes_settled").and_then(|v| v.as_bool()).unwrap_or(true))
         } else {
             Err(CallError::Status { status, body: ErrorBody::default() })

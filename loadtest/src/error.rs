@@ -53,9 +53,6 @@ pub enum LoadError {
         /// What went wrong.
         message: String,
     },
-    /// The HTTP client could not be built.
-    #[error("building HTTP client: {0}")]
-    Client(#[source] reqwest::Error),
     /// The target did not answer `GET /health` (or serve results) in time.
     #[error("target {url} not ready after {waited_s:.1}s: {last_error}")]
     NotReady {
@@ -90,7 +87,6 @@ impl LoadError {
             | Self::Parquet { .. }
             | Self::Arrow { .. }
             | Self::Histogram { .. }
-            | Self::Client(_)
             | Self::NotReady { .. }
             | Self::Embedded(_) => 1,
         }

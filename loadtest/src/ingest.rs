@@ -320,7 +320,7 @@ mod tests {
     #[test]
     fn an_update_never_picks_a_worker_with_a_write_in_flight() {
         let ing = Ingester {
-            client: ApiClient::new("http://127.0.0.1:9", Duration::from_secs(1)).expect("client"),
+            client: ApiClient::new("http://127.0.0.1:9", Duration::from_secs(1)),
             base: Arc::new(vec![doc("w-1"), doc("w-2"), doc("w-3")]),
             plan: IngestPlan::new(10.0, Duration::from_secs(1), 1),
             clock: RunClock { start: Instant::now() },

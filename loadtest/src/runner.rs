@@ -253,7 +253,7 @@ async fn drive(
 ) -> Result<RunReport, LoadError> {
     let mix = QueryMix::from_workers(&docs)
         .ok_or_else(|| LoadError::config("--workers", "the corpus is empty: no queries to draw"))?;
-    let client = ApiClient::new(url, config.request_timeout)?;
+    let client = ApiClient::new(url, config.request_timeout);
     let want_results = matches!(config.target, Target::Embedded { .. });
     wait_ready(&client, want_results.then_some(&mix), config.ready_timeout).await?;
 

@@ -18,7 +18,7 @@ use crate::fake::{corpus, FakeServer, Mode};
 
 fn env(url: &str, timeout: Duration) -> ScenarioEnv {
     ScenarioEnv {
-        client: ApiClient::new(url, timeout).expect("client"),
+        client: ApiClient::new(url, timeout),
         mix: Arc::new(QueryMix::from_workers(&corpus()).expect("mix")),
         k: 10,
         clock: RunClock { start: Instant::now() },

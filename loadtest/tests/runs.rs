@@ -114,7 +114,7 @@ async fn writes_never_visible_are_freshness_failures() {
     use loadtest::scenarios::RunClock;
 
     let fake = FakeServer::start(Mode::HideIngested, None).await;
-    let client = ApiClient::new(&fake.url(), Duration::from_secs(2)).expect("client");
+    let client = ApiClient::new(&fake.url(), Duration::from_secs(2));
     let mut plan = IngestPlan::new(40.0, Duration::from_millis(500), 3);
     plan.visibility_timeout = Duration::from_millis(200);
     let sink = Arc::new(Collector::default());
