@@ -139,6 +139,9 @@ pub struct Cli {
     /// dataflow).
     #[arg(long, default_value_t = query_api::priority::DEFAULT_REQUEST_NICE, value_parser = clap::value_parser!(i32).range(0..=19))]
     pub server_nice: i32,
+    /// Embedded: searches the server runs at once (0: no limit).
+    #[arg(long, default_value_t = query_api::server::DEFAULT_SEARCH_CONCURRENCY, value_name = "N")]
+    pub server_search_concurrency: usize,
     /// Never show the progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -198,6 +201,7 @@ impl Cli {
         config.load = load;
         config.embedder = self.embedder;
         config.server_nice = self.server_nice;
+        config.server_search_concurrency = self.server_search_concurrency;
         if let Some(w) = self.weights {
             config.weights = w;
         }

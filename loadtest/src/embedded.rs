@@ -77,6 +77,7 @@ impl EmbeddedServer {
         data_dir: Option<&Path>,
         embedder: EmbedderKind,
         request_nice: i32,
+        search_concurrency: usize,
     ) -> Result<(Self, Vec<WorkerDoc>), LoadError> {
         let paths = dataflow::embed::ModelPaths::from_env();
         let selected = tokio::task::spawn_blocking(move || dataflow::embed::select(embedder, &paths, 768, 1))
@@ -111,6 +112,7 @@ impl EmbeddedServer {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.join("server"),
             request_nice,
+            search_concurrency,
             ..Default::default()
         };
         config.engine.embedder = Some(selected.embedder);

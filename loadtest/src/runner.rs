@@ -96,6 +96,8 @@ pub struct RunConfig {
     pub embedder: embedded::EmbedderKind,
     /// Embedded: nice increment for the server's request threads.
     pub server_nice: i32,
+    /// Embedded: searches the server runs at once (0: no limit).
+    pub server_search_concurrency: usize,
 }
 
 impl RunConfig {
@@ -133,6 +135,7 @@ impl RunConfig {
             stop_on_ctrl_c: false,
             embedder: embedded::EmbedderKind::Hashing,
             server_nice: query_api::priority::DEFAULT_REQUEST_NICE,
+            server_search_concurrency: query_api::server::DEFAULT_SEARCH_CONCURRENCY,
         }
     }
 
@@ -220,9 +223,15 @@ pub async fn run(config: RunConfig) -> Result<RunReport, LoadError> {
 
     let (server, url, docs, mode, workers) = match &config.target {
         Target::Embedded { workers, data_dir } => {
-            let (server, docs) =
-                EmbeddedServer::start(*workers, config.seed, data_dir.as_deref(), config.embedder, config.server_nice)
-                    .await?;
+            let (server, docs) = EmbeddedServer::start(
+                *workers,
+                config.seed,
+                data_dir.as_deref(),
+                config.embedder,
+                config.server_nice,
+                config.server_search_concurrency,
+            )
+            .await?;
             let url = server.url().to_owned();
             (Some(server), url, Arc::new(docs), "embedded", *workers)
         }

@@ -38,6 +38,9 @@ pub struct AppState {
     pub api_key: Option<Arc<str>>,
     /// Nice increment for threads that run request work (see [`priority`]).
     pub request_nice: i32,
+    /// Searches allowed to run at once (`None`: no limit); the rest wait their turn
+    /// without a thread (see [`ServerConfig::search_concurrency`]).
+    pub search_slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl AppState {
@@ -48,6 +51,7 @@ impl AppState {
             metrics: Arc::default(),
             api_key: api_key.filter(|k| !k.is_empty()).map(Arc::from),
             request_nice: priority::DEFAULT_REQUEST_NICE,
+            search_slots: None,
         }
     }
 }

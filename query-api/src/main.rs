@@ -117,6 +117,10 @@ enum Command {
         /// under load; 0 (the default) runs them at the dataflow's priority.
         #[arg(long, default_value_t = query_api::priority::DEFAULT_REQUEST_NICE, value_parser = clap::value_parser!(i32).range(0..=19))]
         request_nice: i32,
+        /// Searches that may run at once; more wait their turn without a thread, leaving CPU
+        /// for the write path when reads overload the box (0: no limit).
+        #[arg(long, default_value_t = query_api::server::DEFAULT_SEARCH_CONCURRENCY)]
+        search_concurrency: usize,
     },
     /// Embedding models: distill the static embedder from MiniLM.
     Embed {
@@ -213,6 +217,7 @@ async fn run() -> anyhow::Result<()> {
             embed_threads,
             reembed,
             request_nice,
+            search_concurrency,
         } => {
             let fsync = match fsync {
                 Fsync::Always => FsyncPolicy::Always,
@@ -234,6 +239,7 @@ async fn run() -> anyhow::Result<()> {
             config.engine.dim = dim;
             config.reembed = reembed;
             config.request_nice = request_nice;
+            config.search_concurrency = search_concurrency;
             let selected = dataflow::embed::select(embedder, &ModelPaths::from_env(), dim, embed_threads)?;
             println!("embedder: {} — {}", selected.embedder.name(), selected.reason);
             config.engine.embedder = Some(selected.embedder);

@@ -347,3 +347,37 @@ async fn dataflow_panic_shows_on_health_and_reads_survive() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["results"].as_array().unwrap().len(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_wait_for_a_free_slot_and_then_answer() {
+    let mut state = AppState::new(engine(), None);
+    let slots = Arc::new(tokio::sync::Semaphore::new(1));
+    state.search_slots = Some(Arc::clone(&slots));
+    let r = app(state);
+    let q = json!({"query": "forklift operator night shift", "k": 5});
+    // The only slot is taken: the search waits instead of running.
+    let held = Arc::clone(&slots).acquire_owned().await.unwrap();
+    let waiting = tokio::spawn({
+        let (r, q) = (r.clone(), q.clone());
+        async move { call(&r, "POST", "/v1/search", Some(q)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "a search ran without a slot");
+    drop(held);
+    let (s, v) = tokio::time::timeout(Duration::from_secs(10), waiting).await.unwrap().unwrap();
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["results"].as_array().unwrap().len(), 5);
+    // Many at once through one slot all answer, and the slot is free afterwards.
+    let all: Vec<_> = (0..8)
+        .map(|i| {
+            let r = r.clone();
+            tokio::spawn(async move {
+                call(&r, "POST", "/v1/search", Some(json!({"query": format!("cna {i}"), "k": 3}))).await.0
+            })
+        })
+        .collect();
+    for h in all {
+        assert_eq!(h.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(slots.available_permits(), 1);
+}

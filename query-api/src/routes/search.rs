@@ -43,6 +43,10 @@ pub async fn search(
         available,
     };
     let engine = state.engine.clone();
+    let _slot = match &state.search_slots {
+        Some(slots) => Some(slots.acquire().await.map_err(|e| ApiError::Internal(format!("search slots: {e}")))?),
+        None => None,
+    };
     let out = blocking(&state, move || engine.search(&q)).await??;
     let lag_ms = dataflow::engine::now_micros().saturating_sub(out.version) as f64 / 1000.0;
     let results = out
