@@ -59,6 +59,15 @@ impl CallError {
     }
 
     fn from_hyper(e: &hyper_util::client::legacy::Error) -> Self {
+        // The connector's own connect timeout is a connect error to hyper; count it as a
+        // timeout, as every other expired deadline is.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+        while let Some(s) = source {
+            if s.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
+                return Self::Timeout;
+            }
+            source = s.source();
+        }
         if e.is_connect() {
             Self::Connect
         } else {

@@ -1,5 +1,7 @@
 //! `POST /v1/search`.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::Json;
 use dataflow::engine::{Filters, SearchQuery};
@@ -43,11 +45,21 @@ pub async fn search(
         available,
     };
     let engine = state.engine.clone();
-    let _slot = match &state.search_slots {
-        Some(slots) => Some(slots.acquire().await.map_err(|e| ApiError::Internal(format!("search slots: {e}")))?),
+    // The slot moves into the search: a client that gives up (or the request timeout)
+    // drops this handler, not the search already running on the blocking pool, so the slot
+    // is freed only when the search ends.
+    let slot = match &state.search_slots {
+        Some(slots) => Some(
+            Arc::clone(slots).acquire_owned().await.map_err(|e| ApiError::Internal(format!("search slots: {e}")))?,
+        ),
         None => None,
     };
-    let out = blocking(&state, move || engine.search(&q)).await??;
+    let out = blocking(&state, move || {
+        let out = engine.search(&q);
+        drop(slot);
+        out
+    })
+    .await??;
     let lag_ms = dataflow::engine::now_micros().saturating_sub(out.version) as f64 / 1000.0;
     let results = out
         .hits
