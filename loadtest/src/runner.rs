@@ -281,27 +281,10 @@ async fn drive(
     if config.stop_on_ctrl_c {
         let stop = stop.clone();
         tokio::spawn(async move {
-            // SIGTERM too: an embedded server shuts down on it, and a harness that kept
-            // going would spend the rest of its duration on refused connections.
-            #[cfg(unix)]
-            {
-                use tokio::signal::unix::{signal, SignalKind};
-                match signal(SignalKind::terminate()) {
-                    Ok(mut term) => tokio::select! {
-                        r = tokio::signal::ctrl_c() => if r.is_err() { return },
-                        _ = term.recv() => {}
-                    },
-                    Err(_) => {
-                        if tokio::signal::ctrl_c().await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-            #[cfg(not(unix))]
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
+            // SIGTERM too, the server's own signals: an embedded server shuts down on it, and
+            // a harness that kept going would spend the rest of its duration on refused
+            // connections.
+            query_api::server::shutdown_signal().await;
             stop.trigger();
         });
     }

@@ -234,8 +234,9 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
     Ok(ServerHandle { addr, engine, stop: Some(stop), task: Some(task), load })
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM (never, if neither can be listened for). The server stops
+/// on it; the load harness's embedded runs stop with it.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

@@ -57,9 +57,6 @@ impl PayloadStore {
     /// hold dead slots. A single pair's list is borrowed, not copied. Iterate it with
     /// [`slots`].
     pub fn candidates(&self, must: &[(u32, u32)]) -> Option<Cow<'_, RoaringBitmap>> {
-        if must.is_empty() {
-            return None;
-        }
         // A pair no slot has: nothing matches.
         let Some(mut lists) = must.iter().map(|p| self.postings.get(p)).collect::<Option<Vec<_>>>() else {
             return Some(Cow::Owned(RoaringBitmap::new()));
@@ -163,7 +160,7 @@ mod tests {
         assert_eq!(got, want);
         assert!(got.iter().all(|s| p.matches(*s, &both)));
         assert_eq!(p.candidates(&[]), None);
-        // Three lists, and a pair nobody has.
+        // A pair given twice (three lists), and a pair nobody has.
         let mut three = both.clone();
         three.extend(must(&p, "city", "reno"));
         assert_eq!(cands(&p, &three).unwrap(), want);
