@@ -76,11 +76,12 @@ pub struct SearchBody {
     pub available: Option<DatesBody>,
 }
 
-/// One search result.
+/// One search result. The server serialises it with `S = &str`, borrowing the strings from
+/// the worker records; clients read it with the default `S = String`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SearchResult {
+pub struct SearchResult<S = String> {
     /// Worker id.
-    pub id: String,
+    pub id: S,
     /// `similarity + playbook_boost`.
     pub score: f32,
     /// Query–profile cosine similarity.
@@ -88,20 +89,20 @@ pub struct SearchResult {
     /// Boost from similar past fills.
     pub playbook_boost: f32,
     /// Name.
-    pub name: String,
+    pub name: S,
     /// Role.
-    pub role: String,
+    pub role: S,
     /// City.
-    pub city: String,
+    pub city: S,
     /// State.
-    pub state: String,
+    pub state: S,
 }
 
-/// Search answer.
+/// Search answer (`S` as in [`SearchResult`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SearchResponse {
+pub struct SearchResponse<S = String> {
     /// Best first.
-    pub results: Vec<SearchResult>,
+    pub results: Vec<SearchResult<S>>,
     /// Every write at or below this version is reflected.
     pub version: u64,
     /// How far the visible version trails now, in ms.

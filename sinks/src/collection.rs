@@ -191,6 +191,20 @@ struct State {
     build_log: Option<Vec<InternalId>>,
 }
 
+/// Read access for scoring stored vectors (see [`VectorCollection::scorer`]).
+pub struct Scorer<'a> {
+    state: parking_lot::RwLockReadGuard<'a, State>,
+}
+
+impl Scorer<'_> {
+    /// `q · v` for the stored (normalised) vector `v` of `id`.
+    pub fn dot_with(&self, id: &str, q: &[f32]) -> Option<f32> {
+        let slot = self.state.points.tracker.internal(id)?;
+        let v = self.state.points.storage.get(slot);
+        (v.len() == q.len()).then(|| dot(q, v))
+    }
+}
+
 struct Shared {
     name: String,
     config: CollectionConfig,
@@ -414,10 +428,13 @@ impl VectorCollection {
 
     /// `q · v` for the stored (normalised) vector `v` of `id`, without copying it out.
     pub fn dot_with(&self, id: &str, q: &[f32]) -> Option<f32> {
-        let g = self.shared.state.read();
-        let slot = g.points.tracker.internal(id)?;
-        let v = g.points.storage.get(slot);
-        (v.len() == q.len()).then(|| dot(q, v))
+        self.scorer().dot_with(id, q)
+    }
+
+    /// A reader for many [`Scorer::dot_with`] calls under one read lock. Drop it before any
+    /// other call on this collection: a second read behind a queued writer would wait.
+    pub fn scorer(&self) -> Scorer<'_> {
+        Scorer { state: self.shared.state.read() }
     }
 
     /// Live external ids (unordered).

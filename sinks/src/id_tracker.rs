@@ -8,7 +8,7 @@
 //! [`IdTracker::reclaim`], which the indexer calls when it knows which dead slots no graph
 //! references.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::types::{ExternalId, InternalId};
 

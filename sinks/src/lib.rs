@@ -31,7 +31,7 @@ pub mod simd;
 pub mod types;
 pub mod vector_storage;
 
-pub use collection::{CollectionConfig, CollectionStats, PointUpdate, PreparedUpdates, VectorCollection};
+pub use collection::{CollectionConfig, CollectionStats, PointUpdate, PreparedUpdates, Scorer, VectorCollection};
 pub use error::{Result, SinkError};
 pub use filter::{Filter, SearchRequest};
 pub use index::IndexKind;

@@ -124,6 +124,8 @@ pub struct EngineStats {
     pub cache: CacheStats,
     /// Search-result cache.
     pub result_cache: results::ResultCacheStats,
+    /// Waits of index applies for searches to leave the visibility gate.
+    pub gate_waits: state::GateWaitStats,
     /// `false` once a timely worker panicked (see [`Engine::dataflow_alive`]).
     pub dataflow_alive: bool,
     /// Dead letters recorded since start.
@@ -465,17 +467,18 @@ impl Engine {
         let state = Arc::new(EngineState {
             workers_index: VectorCollection::new("workers", wcfg)?,
             playbook_index: VectorCollection::new("playbook_memory", pcfg)?,
-            workers: RwLock::new(HashMap::new()),
+            workers: RwLock::new(Default::default()),
             visibility: RwLock::new(()),
             playbook: RwLock::new(HashMap::new()),
             outcomes: RwLock::new(HashMap::new()),
             tombstones: RwLock::new(HashMap::new()),
-            query_workers: RwLock::new(HashMap::new()),
+            query_workers: RwLock::new(Default::default()),
             placements: RwLock::new(HashMap::new()),
             dead_letters: Mutex::new(VecDeque::new()),
             dead_letter_total: AtomicU64::new(0),
             embedder,
             results: results::ResultCache::new(config.result_cache),
+            gate_waits: Default::default(),
         });
         if let Some(d) = &config.durability {
             durable::check_embedder(d, state.embedder.name(), state.embedder.dim())?;
@@ -681,6 +684,7 @@ impl Engine {
             playbook_index: self.state.playbook_index.stats(),
             cache: self.cache.stats(),
             result_cache: self.state.results.stats(),
+            gate_waits: self.state.gate_waits.stats(),
             dataflow_alive: self.dataflow_alive(),
             dead_letters: self.state.dead_letter_total.load(Ordering::Relaxed),
             embedder: self.state.embedder.name().to_owned(),

@@ -13,7 +13,7 @@
 //! and lookups run under it (read), so a lookup sees the index, the records and the log at
 //! one version.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -160,7 +160,7 @@ impl ResultCache {
                 // Up to MAX_CHECKS ids against up to k hits: a set, not a scan of the hits
                 // per id (`memcmp` was 4% of the process's CPU under ingest, partly here).
                 changed.len() <= MAX_CHECKS && {
-                    let answer: HashSet<&str> = cached.hits.iter().map(|h| h.id.as_str()).collect();
+                    let answer: foldhash::HashSet<&str> = cached.hits.iter().map(|h| h.id.as_str()).collect();
                     changed.iter().all(|id| !answer.contains(id.as_ref()) && still_valid(id, &cached.hits))
                 }
             };

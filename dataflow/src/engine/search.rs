@@ -152,8 +152,10 @@ impl Engine {
         let version = if key.is_some() { version.max(applied) } else { version };
         if let Some(key) = &key {
             let workers = self.state.workers.read();
+            // One read of the index for every changed worker, not one per worker.
+            let scorer = self.state.workers_index.scorer();
             let still_valid = |id: &str, hits: &[SearchHit]| {
-                let sim = || self.state.workers_index.dot_with(id, &vector);
+                let sim = || scorer.dot_with(id, &vector);
                 results::unaffected(id, workers.get(id).map(|r| r.as_ref()), sim, hits, q.k, &q.filters, &q.exclude_ids)
             };
             if let Lookup::Hit(hits) = self.state.results.lookup(key, still_valid) {
@@ -162,31 +164,37 @@ impl Engine {
         }
         let neighbours = self.state.workers_index.search(&req)?;
 
-        let mut scored: HashMap<String, f32> =
-            neighbours.into_iter().map(|p| (p.id.as_str().to_owned(), p.score)).collect();
         // One read of the record map for every hit, not one per hit: under load each
-        // acquisition is a contended atomic on a shared cache line.
+        // acquisition is a contended atomic on a shared cache line. The neighbours are
+        // distinct ids, so they become hits directly; only boosted workers outside them are
+        // looked up and scored here.
         let workers = self.state.workers.read();
-        for id in boosts.keys() {
-            if scored.contains_key(id) || exclude.contains(id) {
-                continue;
-            }
-            let Some(rec) = workers.get(id) else { continue };
-            if !q.filters.matches(rec) || predicate.as_ref().is_some_and(|p| !p(id)) {
-                continue;
-            }
-            if let Some(s) = self.state.workers_index.dot_with(id, &vector) {
-                scored.insert(id.clone(), s);
+        let hit = |id: String, similarity: f32, worker: &Arc<WorkerRecord>| {
+            let playbook_boost = boosts.get(&id).copied().unwrap_or(0.0);
+            SearchHit { score: similarity + playbook_boost, similarity, playbook_boost, id, worker: Arc::clone(worker) }
+        };
+        let mut hits: Vec<SearchHit> = Vec::with_capacity(neighbours.len() + boosts.len());
+        for p in &neighbours {
+            if let Some(worker) = workers.get(p.id.as_str()) {
+                hits.push(hit(p.id.as_str().to_owned(), p.score, worker));
             }
         }
-        let mut hits: Vec<SearchHit> = scored
-            .into_iter()
-            .filter_map(|(id, similarity)| {
-                let worker = Arc::clone(workers.get(&id)?);
-                let playbook_boost = boosts.get(&id).copied().unwrap_or(0.0);
-                Some(SearchHit { score: similarity + playbook_boost, similarity, playbook_boost, id, worker })
-            })
-            .collect();
+        if !boosts.is_empty() {
+            let found: HashSet<&str> = neighbours.iter().map(|p| p.id.as_str()).collect();
+            let scorer = self.state.workers_index.scorer();
+            for id in boosts.keys() {
+                if found.contains(id.as_str()) || exclude.contains(id) {
+                    continue;
+                }
+                let Some(rec) = workers.get(id) else { continue };
+                if !q.filters.matches(rec) || predicate.as_ref().is_some_and(|p| !p(id)) {
+                    continue;
+                }
+                if let Some(s) = scorer.dot_with(id, &vector) {
+                    hits.push(hit(id.clone(), s, rec));
+                }
+            }
+        }
         drop(workers);
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
         hits.truncate(q.k);

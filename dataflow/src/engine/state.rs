@@ -43,7 +43,7 @@ pub struct PlaybookEntry {
 }
 
 /// `map[key] = value`, or remove `key` when `value` is `None`.
-fn set_or_remove<V>(map: &mut HashMap<String, V>, key: String, value: Option<V>) {
+fn set_or_remove<V, S: std::hash::BuildHasher>(map: &mut HashMap<String, V, S>, key: String, value: Option<V>) {
     match value {
         Some(v) => {
             map.insert(key, v);
@@ -66,7 +66,7 @@ pub struct EngineState {
     /// The playbook vector index (one point per accepted record, embedded from its query).
     pub playbook_index: VectorCollection,
     /// Live worker records by id.
-    pub workers: RwLock<HashMap<String, Arc<WorkerRecord>>>,
+    pub workers: RwLock<foldhash::HashMap<String, Arc<WorkerRecord>>>,
     /// Held for writing while a version is applied to `workers` and `workers_index`, and for
     /// reading by a search, so a search reads both at the same version.
     pub visibility: RwLock<()>,
@@ -80,7 +80,7 @@ pub struct EngineState {
     pub tombstones: RwLock<HashMap<String, i64>>,
     /// Recent fills per distinct request text (see [`playbook_key`]) and the weight they
     /// give each worker.
-    pub query_workers: RwLock<HashMap<String, RequestHistory>>,
+    pub query_workers: RwLock<foldhash::HashMap<String, RequestHistory>>,
     /// Placements by worker id, from accepted dated fills.
     pub placements: RwLock<HashMap<String, Vec<DateRange>>>,
     /// Refused writes, newest last.
@@ -89,8 +89,49 @@ pub struct EngineState {
     pub dead_letter_total: std::sync::atomic::AtomicU64,
     /// The embedder of both indexes.
     pub embedder: Arc<dyn Embedder>,
+    /// How long applies waited for [`EngineState::visibility`] (for searches to leave it).
+    pub gate_waits: GateWaits,
     /// Search results, validated by the log of worker writes kept beside them.
     pub results: crate::engine::results::ResultCache,
+}
+
+/// Waits of the worker applies for the visibility gate.
+#[derive(Debug, Default)]
+pub struct GateWaits {
+    count: std::sync::atomic::AtomicU64,
+    total_ns: std::sync::atomic::AtomicU64,
+    max_ns: std::sync::atomic::AtomicU64,
+}
+
+/// A snapshot of [`GateWaits`].
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct GateWaitStats {
+    /// Applies (each takes the gate once).
+    pub applies: u64,
+    /// Total time they waited for it, seconds.
+    pub wait_seconds: f64,
+    /// Longest single wait, seconds.
+    pub max_wait_seconds: f64,
+}
+
+impl GateWaits {
+    fn record(&self, waited: std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let ns = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.count.fetch_add(1, Relaxed);
+        self.total_ns.fetch_add(ns, Relaxed);
+        self.max_ns.fetch_max(ns, Relaxed);
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> GateWaitStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        GateWaitStats {
+            applies: self.count.load(Relaxed),
+            wait_seconds: self.total_ns.load(Relaxed) as f64 / 1e9,
+            max_wait_seconds: self.max_ns.load(Relaxed) as f64 / 1e9,
+        }
+    }
 }
 
 impl EngineState {
@@ -122,7 +163,9 @@ impl EngineState {
         }
         let prepared = self.workers_index.prepare(updates);
         let rejected = {
+            let asked = std::time::Instant::now();
             let _gate = self.visibility.write();
+            self.gate_waits.record(asked.elapsed());
             self.results.record(version, records.iter().map(|(id, _)| id.0.as_str()));
             {
                 let mut workers = self.workers.write();

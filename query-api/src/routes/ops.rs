@@ -53,6 +53,24 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     gauge("lakehouse_query_cache_hit_ratio", "Query-embedding cache hit rate.", s.cache.hit_rate());
     gauge("lakehouse_query_cache_hits_total", "Query-embedding cache hits.", s.cache.hits as f64);
     gauge("lakehouse_query_cache_misses_total", "Query-embedding cache misses.", s.cache.misses as f64);
+    gauge("lakehouse_result_cache_hits_total", "Searches answered from the result cache.", s.result_cache.hits as f64);
+    gauge("lakehouse_result_cache_misses_total", "Cacheable searches computed.", s.result_cache.misses as f64);
+    gauge(
+        "lakehouse_result_cache_invalidated_total",
+        "Cached results found stale (or unprovable) and recomputed.",
+        s.result_cache.invalidated as f64,
+    );
+    gauge("lakehouse_index_applies_total", "Versions applied to the worker index.", s.gate_waits.applies as f64);
+    gauge(
+        "lakehouse_index_apply_gate_wait_seconds_total",
+        "Time applies waited for running searches to leave the visibility gate.",
+        s.gate_waits.wait_seconds,
+    );
+    gauge(
+        "lakehouse_index_apply_gate_wait_max_seconds",
+        "Longest single wait of an apply for the visibility gate.",
+        s.gate_waits.max_wait_seconds,
+    );
     for ix in [&s.workers_index, &s.playbook_index] {
         let _ = writeln!(out, "lakehouse_index_points{{index=\"{}\"}} {}", ix.name, ix.live);
         let _ = writeln!(out, "lakehouse_index_tombstones{{index=\"{}\"}} {}", ix.name, ix.tombstones);

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use dataflow::engine::{Filters, SearchQuery};
 
@@ -15,10 +16,7 @@ use crate::AppState;
 pub const MAX_EXCLUDE: usize = 10_000;
 
 /// Search workers.
-pub async fn search(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<SearchBody>,
-) -> Result<Json<SearchResponse>, ApiError> {
+pub async fn search(State(state): State<AppState>, ApiJson(body): ApiJson<SearchBody>) -> Result<Response, ApiError> {
     if body.query.trim().is_empty() {
         return Err(ApiError::bad("query", "must not be empty"));
     }
@@ -61,19 +59,20 @@ pub async fn search(
     })
     .await??;
     let lag_ms = dataflow::engine::now_micros().saturating_sub(out.version) as f64 / 1000.0;
+    // Serialised here, while the hits are alive: the strings are borrowed, not cloned.
     let results = out
         .hits
-        .into_iter()
+        .iter()
         .map(|h| SearchResult {
-            id: h.id,
+            id: h.id.as_str(),
             score: h.score,
             similarity: h.similarity,
             playbook_boost: h.playbook_boost,
-            name: h.worker.name.clone(),
-            role: h.worker.role.clone(),
-            city: h.worker.city.clone(),
-            state: h.worker.state.clone(),
+            name: h.worker.name.as_str(),
+            role: h.worker.role.as_str(),
+            city: h.worker.city.as_str(),
+            state: h.worker.state.as_str(),
         })
         .collect();
-    Ok(Json(SearchResponse { results, version: out.version, lag_ms }))
+    Ok(Json(SearchResponse { results, version: out.version, lag_ms }).into_response())
 }
