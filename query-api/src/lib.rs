@@ -12,6 +12,7 @@ pub mod priority;
 pub mod routes;
 pub mod server;
 pub mod wire;
+pub mod writes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,8 @@ pub struct AppState {
     /// Searches allowed to run at once (`None`: no limit); the rest wait their turn
     /// without a thread (see [`ServerConfig::search_concurrency`]).
     pub search_slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// Threads for writes, apart from the searches' (see [`writes`]).
+    pub writes: Arc<writes::WritePool>,
 }
 
 impl AppState {
@@ -52,6 +55,7 @@ impl AppState {
             api_key: api_key.filter(|k| !k.is_empty()).map(Arc::from),
             request_nice: priority::DEFAULT_REQUEST_NICE,
             search_slots: None,
+            writes: Arc::default(),
         }
     }
 }

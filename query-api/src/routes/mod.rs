@@ -31,10 +31,27 @@ pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     let nice = state.request_nice;
-    tokio::task::spawn_blocking(move || {
+    joined(tokio::task::spawn_blocking(move || {
         crate::priority::lower_current_thread(nice);
         f()
-    })
+    }))
     .await
-    .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))
+}
+
+/// Run a write (which waits for the log's fsync) on the write pool, so waiting writes
+/// never hold the threads searches run on (see [`crate::writes`]).
+pub async fn blocking_write<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let nice = state.request_nice;
+    joined(state.writes.spawn(move || {
+        crate::priority::lower_current_thread(nice);
+        f()
+    }))
+    .await
+}
+
+async fn joined<T>(task: tokio::task::JoinHandle<T>) -> Result<T, ApiError> {
+    task.await.map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))
 }

@@ -11,7 +11,7 @@ use dataflow::validators::fill::FillJob;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiJson};
-use crate::routes::{blocking, wait_visible};
+use crate::routes::{blocking_write, wait_visible};
 use crate::wire::{RecordBody, RecordResponse};
 use crate::AppState;
 
@@ -34,7 +34,7 @@ pub async fn record(
         FillJob { role: body.role, city: body.city, state: body.state, count: body.worker_ids.len() as u32, dates };
     let engine = state.engine.clone();
     let (query, ids) = (body.query, body.worker_ids);
-    let (version, rid) = blocking(&state, move || engine.record_playbook(query, job, ids)).await??;
+    let (version, rid) = blocking_write(&state, move || engine.record_playbook(query, job, ids)).await??;
     wait_visible(&state, version).await?;
     match state.engine.record_outcome(&rid) {
         Some(RecordOutcome::Accepted) => Ok(Json(RecordResponse { version, record_id: rid.0, accepted: true })),

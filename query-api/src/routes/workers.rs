@@ -5,7 +5,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiJson};
-use crate::routes::blocking;
+use crate::routes::blocking_write;
 use crate::wire::{now_ms, UpsertBody, VersionResponse, WorkerBody};
 use crate::AppState;
 
@@ -34,7 +34,7 @@ pub async fn upsert(
         }
     };
     let engine = state.engine.clone();
-    let version = blocking(&state, move || engine.upsert_workers(records)).await??;
+    let version = blocking_write(&state, move || engine.upsert_workers(records)).await??;
     Ok(Json(VersionResponse { version }))
 }
 
@@ -44,7 +44,7 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Re
         return Err(ApiError::not_found("id", format!("no worker {id:?}")));
     }
     let engine = state.engine.clone();
-    let version = blocking(&state, move || engine.delete_worker(&id, now_ms())).await??;
+    let version = blocking_write(&state, move || engine.delete_worker(&id, now_ms())).await??;
     Ok(Json(VersionResponse { version }))
 }
 
