@@ -142,6 +142,9 @@ pub struct Cli {
     /// Embedded: searches the server runs at once (0: no limit).
     #[arg(long, default_value_t = query_api::server::DEFAULT_SEARCH_CONCURRENCY, value_name = "N")]
     pub server_search_concurrency: usize,
+    /// Embedded: timely worker threads of the server's dataflow.
+    #[arg(long, default_value_t = crate::embedded::ServerTuning::default().dataflow_threads, value_name = "N", value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=64), usize::from))]
+    pub server_dataflow_threads: usize,
     /// Never show the progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -200,8 +203,11 @@ impl Cli {
         let mut config = RunConfig::new(target);
         config.load = load;
         config.embedder = self.embedder;
-        config.server_nice = self.server_nice;
-        config.server_search_concurrency = self.server_search_concurrency;
+        config.server = crate::embedded::ServerTuning {
+            nice: self.server_nice,
+            search_concurrency: self.server_search_concurrency,
+            dataflow_threads: self.server_dataflow_threads,
+        };
         if let Some(w) = self.weights {
             config.weights = w;
         }

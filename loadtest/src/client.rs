@@ -196,6 +196,16 @@ impl ApiClient {
         self.call(Method::POST, "/v1/playbooks/record", Some(req)).await
     }
 
+    /// `GET /metrics`: the server's Prometheus text.
+    pub async fn metrics_text(&self) -> Result<String, CallError> {
+        let (status, bytes) = self.exchange::<()>(Method::GET, "/metrics", None).await?;
+        if (200..300).contains(&status) {
+            String::from_utf8(bytes.to_vec()).map_err(|e| CallError::Decode(e.to_string()))
+        } else {
+            Err(CallError::Status { status, body: ErrorBody::default() })
+        }
+    }
+
     /// `GET /health`: on 2xx, whether every index is settled (built and holding every
     /// point; servers that don't report it count as settled).
     pub async fn health(&self) -> Result<bool, CallError> {

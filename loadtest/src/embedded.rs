@@ -66,6 +66,27 @@ pub struct EmbeddedServer {
     _scratch: Option<tempfile::TempDir>,
 }
 
+/// Server settings an embedded run can change (the `--server-*` flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerTuning {
+    /// Nice increment for the server's request threads.
+    pub nice: i32,
+    /// Searches the server runs at once (0: no limit).
+    pub search_concurrency: usize,
+    /// Timely worker threads of the server's dataflow.
+    pub dataflow_threads: usize,
+}
+
+impl Default for ServerTuning {
+    fn default() -> Self {
+        Self {
+            nice: query_api::priority::DEFAULT_REQUEST_NICE,
+            search_concurrency: query_api::server::DEFAULT_SEARCH_CONCURRENCY,
+            dataflow_threads: dataflow::engine::EngineConfig::default().threads,
+        }
+    }
+}
+
 impl EmbeddedServer {
     /// Generates `workers` workers from `seed`, writes them as the corpus file, and
     /// starts the server on an ephemeral loopback port with the `embedder` chosen (printed
@@ -76,8 +97,7 @@ impl EmbeddedServer {
         seed: u64,
         data_dir: Option<&Path>,
         embedder: EmbedderKind,
-        request_nice: i32,
-        search_concurrency: usize,
+        tuning: ServerTuning,
     ) -> Result<(Self, Vec<WorkerDoc>), LoadError> {
         let paths = dataflow::embed::ModelPaths::from_env();
         let selected = tokio::task::spawn_blocking(move || dataflow::embed::select(embedder, &paths, 768, 1))
@@ -111,10 +131,11 @@ impl EmbeddedServer {
             corpus: Some(corpus),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.join("server"),
-            request_nice,
-            search_concurrency,
+            request_nice: tuning.nice,
+            search_concurrency: tuning.search_concurrency,
             ..Default::default()
         };
+        config.engine.threads = tuning.dataflow_threads;
         config.engine.embedder = Some(selected.embedder);
         let runtime = query_api::runtime("lakehouse-server")
             .map_err(|e| LoadError::Embedded(format!("starting the server runtime: {e}")))?;

@@ -47,4 +47,4 @@ pub mod wire;
 mod runner;
 
 pub use error::LoadError;
-pub use runner::{run, CorpusSource, RunConfig, RunReport, Target};
+pub use runner::{run, CorpusSource, RunConfig, RunReport, Target, SERVER_METRICS_FILE};

@@ -94,10 +94,8 @@ pub struct RunConfig {
     /// Embedded: the server's embedder (the CLI defaults to `auto`; here hashing, which
     /// needs no model files).
     pub embedder: embedded::EmbedderKind,
-    /// Embedded: nice increment for the server's request threads.
-    pub server_nice: i32,
-    /// Embedded: searches the server runs at once (0: no limit).
-    pub server_search_concurrency: usize,
+    /// Embedded: the server's tuning.
+    pub server: embedded::ServerTuning,
 }
 
 impl RunConfig {
@@ -134,8 +132,7 @@ impl RunConfig {
             progress: false,
             stop_on_ctrl_c: false,
             embedder: embedded::EmbedderKind::Hashing,
-            server_nice: query_api::priority::DEFAULT_REQUEST_NICE,
-            server_search_concurrency: query_api::server::DEFAULT_SEARCH_CONCURRENCY,
+            server: embedded::ServerTuning::default(),
         }
     }
 
@@ -223,15 +220,9 @@ pub async fn run(config: RunConfig) -> Result<RunReport, LoadError> {
 
     let (server, url, docs, mode, workers) = match &config.target {
         Target::Embedded { workers, data_dir } => {
-            let (server, docs) = EmbeddedServer::start(
-                *workers,
-                config.seed,
-                data_dir.as_deref(),
-                config.embedder,
-                config.server_nice,
-                config.server_search_concurrency,
-            )
-            .await?;
+            let (server, docs) =
+                EmbeddedServer::start(*workers, config.seed, data_dir.as_deref(), config.embedder, config.server)
+                    .await?;
             let url = server.url().to_owned();
             (Some(server), url, Arc::new(docs), "embedded", *workers)
         }
@@ -289,6 +280,7 @@ async fn drive(
         });
     }
     let progress = config.progress.then(|| Progress::start(config.duration, env.clock.start, sink.clone()));
+    let client_for_metrics = client.clone();
     let ingester = tokio::spawn(ingest::run(
         client,
         docs,
@@ -310,6 +302,9 @@ async fn drive(
     // Scenarios are done: stop writing too, in case the schedule ended early.
     stop.trigger();
     let ingest_aborted = ingester.await.unwrap_or(0);
+    // The server's own counters at the end of the load (result cache, index applies, ...),
+    // best effort: a gateway need not serve them.
+    let server_metrics = client_for_metrics.metrics_text().await;
     if let Some(p) = progress {
         p.finish();
     }
@@ -347,8 +342,18 @@ async fn drive(
     summary.thresholds = threshold::evaluate(&config.thresholds, &summary);
     summary.passed = summary.thresholds.iter().all(|t| t.passed);
     report::write_outputs(&config.out_dir, &summary, &histograms, &iterations, &freshness)?;
+    match server_metrics {
+        Ok(text) => {
+            let path = config.out_dir.join(SERVER_METRICS_FILE);
+            std::fs::write(&path, text).map_err(|e| LoadError::io(&path, e))?;
+        }
+        Err(e) => eprintln!("note: the server's /metrics were not saved ({})", e.reason()),
+    }
     Ok(RunReport { summary, out_dir: config.out_dir.clone() })
 }
+
+/// The server's `/metrics` at the end of the load phase, in the output directory.
+pub const SERVER_METRICS_FILE: &str = "server-metrics.prom";
 
 /// The configured mean rate of an open-loop process (ramp: time-weighted over stages).
 fn mean_rate(arrival: &ArrivalSpec) -> Option<f64> {

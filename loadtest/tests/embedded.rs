@@ -37,4 +37,13 @@ async fn embedded_run_passes_all_six_scenarios() {
     assert_eq!(s.freshness.failed, 0, "{:?}", s.freshness.failures);
     let steps = read_table(&out.path().join("steps.parquet"));
     assert!(!steps.is_empty());
+    // The server's counters at the end of the load, with the index applies of the ingest.
+    let metrics = std::fs::read_to_string(out.path().join(loadtest::SERVER_METRICS_FILE)).expect("metrics");
+    let applies = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("lakehouse_index_applies_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .expect("applies counter");
+    assert!(applies > 0.0, "{metrics}");
+    assert!(metrics.contains("lakehouse_result_cache_hits_total "), "{metrics}");
 }

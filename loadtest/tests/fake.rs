@@ -119,14 +119,11 @@ pub fn worker(id: &str) -> WorkerDoc {
 
 fn hit(id: &str, name: &str) -> SearchHit {
     SearchHit {
-        id: id.to_owned(),
+        id: id.into(),
         score: 0.9,
         similarity: 0.9,
         playbook_boost: 0.0,
-        name: name.to_owned(),
-        role: "forklift operator".into(),
-        city: "Houston".into(),
-        state: "TX".into(),
+        name: name.into(),
     }
 }
 

@@ -43,7 +43,7 @@ pub async fn surge_fill_validate(ctx: &mut Ctx<'_>) -> Result<(), FailureReason>
         let last_try = attempt == 1;
         let found = steps::search(ctx, &req).await?;
         let picks: Vec<String> =
-            prefer_base(&found.results).into_iter().take(FILL_COUNT as usize).map(|h| h.id.clone()).collect();
+            prefer_base(&found.results).into_iter().take(FILL_COUNT as usize).map(|h| h.id.to_string()).collect();
         if picks.len() < FILL_COUNT as usize {
             if market_booked(ctx, &req, &found.results, &q, &window).await? {
                 Counters::bump(&ctx.env.counters.market_booked);
@@ -129,7 +129,8 @@ async fn market_booked(
             count: 1,
             dates: Some(window.clone()),
         };
-        let verdict = steps::validate_fill(ctx, &ValidateFillRequest { job, worker_ids: vec![h.id.clone()] }).await?;
+        let verdict =
+            steps::validate_fill(ctx, &ValidateFillRequest { job, worker_ids: vec![h.id.to_string()] }).await?;
         if verdict.ok || !only_conflicts(&verdict.violations) {
             return Ok(false);
         }
@@ -178,7 +179,7 @@ pub async fn playbook_record_replay(ctx: &mut Ctx<'_>) -> Result<(), FailureReas
         .or_else(|| frees.get(1..).and_then(|f| f.last().copied()))
         .or_else(|| (1..cold.results.len()).rev().find(|&r| !is_ingest_id(&cold.results[r].id)))
         .unwrap_or(cold.results.len() - 1);
-    let id = cold.results[rank].id.clone();
+    let id = cold.results[rank].id.to_string();
     let record = RecordRequest {
         query: q.text.clone(),
         role: q.role.clone(),

@@ -13,7 +13,7 @@ pub const REPEATS: usize = 5;
 async fn top_worker(ctx: &mut Ctx<'_>) -> Result<crate::queries::WorkerDoc, FailureReason> {
     let q = ctx.env.mix.draw(&mut ctx.rng);
     let found = steps::search(ctx, &SearchRequest::plain(q.text, ctx.env.k)).await?;
-    let Some(top) = prefer_base(&found.results).first().map(|h| h.id.clone()) else {
+    let Some(top) = prefer_base(&found.results).first().map(|h| h.id.to_string()) else {
         return Err(ctx.fail(FailureReason::NoResults));
     };
     steps::get_worker(ctx, &top).await
@@ -44,7 +44,7 @@ pub async fn profile_swap(ctx: &mut Ctx<'_>) -> Result<(), FailureReason> {
     if swap.results.is_empty() {
         return Err(ctx.fail(FailureReason::NoResults));
     }
-    if swap.results.iter().any(|h| req.exclude_ids.contains(&h.id)) {
+    if swap.results.iter().any(|h| req.exclude_ids.iter().any(|e| e.as_str() == h.id.as_str())) {
         return Err(ctx.fail(FailureReason::OverlapInSwap));
     }
     Ok(())
