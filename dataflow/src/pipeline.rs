@@ -86,7 +86,7 @@ pub fn build<'s>(
         .concat(refreshes)
         .embed(Arc::clone(&state.embedder))
         .exchange(move |_| gather)
-        .index_sink("WorkerIndexSink", move |t, ops| s.apply_workers(t, ops));
+        .index_sink_batched("WorkerIndexSink", move |versions| s.apply_workers(versions));
     let s = state;
     let fills_done = fills.index_sink("PlaybookSink", move |t, outcomes| s.apply_outcomes(t, outcomes));
 

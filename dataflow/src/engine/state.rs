@@ -106,7 +106,7 @@ pub struct GateWaits {
 /// A snapshot of [`GateWaits`].
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct GateWaitStats {
-    /// Applies (each takes the gate once).
+    /// Gate acquisitions by worker-index applies (each covers the versions that queued).
     pub applies: u64,
     /// Total time they waited for it, seconds.
     pub wait_seconds: f64,
@@ -135,47 +135,55 @@ impl GateWaits {
 }
 
 impl EngineState {
-    /// Apply one version's worker index ops, all of them at once: vectors are checked and
-    /// normalised first, without a lock; then, under [`EngineState::visibility`], the records
-    /// replace the old ones under one write lock and the index takes the whole batch under one
-    /// write lock. A reader never sees part of a version (the pipeline hands each version to
-    /// this method in one call).
-    pub fn apply_workers(&self, version: Version, ops: Vec<IndexOp>) {
-        let mut updates = Vec::with_capacity(ops.len());
-        let mut records = Vec::with_capacity(ops.len());
-        for op in ops {
-            match op.value {
-                Some((rec, vector)) => {
-                    let payload = vec![
-                        ("city".to_owned(), rec.city.clone()),
-                        ("state".to_owned(), rec.state.clone()),
-                        ("role".to_owned(), rec.role.clone()),
-                        ("shift".to_owned(), rec.shift.clone()),
-                    ];
-                    updates.push(PointUpdate::upsert(rec.id.0.as_str(), vector, payload));
-                    records.push((op.id, Some(rec)));
-                }
-                None => {
-                    updates.push(PointUpdate::delete(op.id.0.as_str()));
-                    records.push((op.id, None));
+    /// Apply completed versions' worker index ops, in version order, each version all at
+    /// once: vectors are checked and normalised first, without a lock; then, under one
+    /// acquisition of [`EngineState::visibility`] for all the versions, each version's
+    /// records replace the old ones under one write lock and the index takes the version's
+    /// batch under one write lock. A reader never sees part of a version (the pipeline hands
+    /// every version whole), and waits for the gate once per call, not once per version.
+    pub fn apply_workers(&self, versions: Vec<(Version, Vec<IndexOp>)>) {
+        let mut batches = Vec::with_capacity(versions.len());
+        for (version, ops) in versions {
+            let mut updates = Vec::with_capacity(ops.len());
+            let mut records = Vec::with_capacity(ops.len());
+            for op in ops {
+                match op.value {
+                    Some((rec, vector)) => {
+                        let payload = vec![
+                            ("city".to_owned(), rec.city.clone()),
+                            ("state".to_owned(), rec.state.clone()),
+                            ("role".to_owned(), rec.role.clone()),
+                            ("shift".to_owned(), rec.shift.clone()),
+                        ];
+                        updates.push(PointUpdate::upsert(rec.id.0.as_str(), vector, payload));
+                        records.push((op.id, Some(rec)));
+                    }
+                    None => {
+                        updates.push(PointUpdate::delete(op.id.0.as_str()));
+                        records.push((op.id, None));
+                    }
                 }
             }
+            batches.push((version, records, self.workers_index.prepare(updates)));
         }
-        let prepared = self.workers_index.prepare(updates);
-        let rejected = {
+        let mut rejected = Vec::new();
+        {
             let asked = std::time::Instant::now();
             let _gate = self.visibility.write();
             self.gate_waits.record(asked.elapsed());
-            self.results.record(version, records.iter().map(|(id, _)| id.0.as_str()));
-            {
-                let mut workers = self.workers.write();
-                for (id, rec) in records {
-                    set_or_remove(&mut workers, id.0, rec);
+            for (version, records, prepared) in batches {
+                self.results.record(version, records.iter().map(|(id, _)| id.0.as_str()));
+                {
+                    let mut workers = self.workers.write();
+                    for (id, rec) in records {
+                        set_or_remove(&mut workers, id.0, rec);
+                    }
                 }
+                let refused = self.workers_index.commit(prepared, version);
+                rejected.extend(refused.into_iter().map(|r| (version, r)));
             }
-            self.workers_index.commit(prepared, version)
-        };
-        for (id, err) in rejected {
+        }
+        for (version, (id, err)) in rejected {
             // The record passed validation but its vector can't be indexed (e.g. a text
             // with no features): keep the record, report it.
             self.dead_letter(DeadLetter {

@@ -60,7 +60,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Cached results found stale (or unprovable) and recomputed.",
         s.result_cache.invalidated as f64,
     );
-    gauge("lakehouse_index_applies_total", "Versions applied to the worker index.", s.gate_waits.applies as f64);
+    gauge(
+        "lakehouse_index_applies_total",
+        "Worker-index applies (each takes the visibility gate once for every version that queued).",
+        s.gate_waits.applies as f64,
+    );
     gauge(
         "lakehouse_index_apply_gate_wait_seconds_total",
         "Time applies waited for running searches to leave the visibility gate.",
