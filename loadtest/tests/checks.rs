@@ -113,6 +113,9 @@ async fn surge_retries_once_after_a_booking_conflict() {
     assert_eq!(env.counters.surge_retries.load(Ordering::SeqCst), 1);
     let (rec, _) = run_one(Mode::ConflictAlways, ScenarioKind::SurgeFillValidate).await;
     assert_eq!(rec.steps.len(), 6, "exactly one retry: {rec:?}");
+    // A second conflict fails the scenario as a conflict, not as another rejection.
+    assert_eq!(rec.outcome, Outcome::Failed(FailureReason::RecordConflict), "{rec:?}");
+    assert_eq!(rec.steps[5].failure, Some(FailureReason::RecordConflict));
 }
 
 #[tokio::test]

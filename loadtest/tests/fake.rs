@@ -118,13 +118,7 @@ pub fn worker(id: &str) -> WorkerDoc {
 }
 
 fn hit(id: &str, name: &str) -> SearchHit {
-    SearchHit {
-        id: id.into(),
-        score: 0.9,
-        similarity: 0.9,
-        playbook_boost: 0.0,
-        name: name.into(),
-    }
+    SearchHit { id: id.into(), score: 0.9, similarity: 0.9, playbook_boost: 0.0, name: name.into() }
 }
 
 async fn search(State(f): State<Arc<Fake>>, Json(req): Json<SearchRequest>) -> Response {

@@ -88,6 +88,10 @@ pub async fn surge_fill_validate(ctx: &mut Ctx<'_>) -> Result<(), FailureReason>
                 Counters::bump(&ctx.env.counters.surge_retries);
                 req.exclude_ids.extend(picks);
             }
+            // A second booking conflict fails as one, not as a rejection for another reason.
+            RecordOutcome::Rejected(violations) if only_conflicts(&violations) => {
+                return Err(ctx.fail(FailureReason::RecordConflict))
+            }
             RecordOutcome::Rejected(_) => return Err(ctx.fail(FailureReason::RecordRejected)),
         }
     }
