@@ -83,7 +83,7 @@ async fn wrong_answers_fail_with_the_right_reason() {
         (Mode::RejectMessages, S::ColdSearchEmail, R::ValidatorRejected),
         (Mode::RejectMessages, S::SmsValidate, R::ValidatorRejected),
         (Mode::RejectFill, S::SurgeFillValidate, R::ValidatorRejected),
-        (Mode::ConflictAlways, S::SurgeFillValidate, R::RecordRejected),
+        (Mode::ConflictAlways, S::SurgeFillValidate, R::RecordConflict),
         (Mode::RecordReject, S::SurgeFillValidate, R::RecordRejected),
         (Mode::RecordReject, S::PlaybookRecordReplay, R::RecordRejected),
         (Mode::NoBoost, S::PlaybookRecordReplay, R::NotBoosted),

@@ -8,10 +8,21 @@ use std::collections::BTreeMap;
 
 use timely::dataflow::channels::pact::ParallelizationContract;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::{Capability, InputCapability};
 use timely::dataflow::Stream;
 
 use crate::commands::Version;
+
+/// Input data by time, each time with a capability for it.
+pub type Stash<D> = BTreeMap<Version, (Capability<Version>, Vec<D>)>;
+
+/// Move one input message's data into `stash` under its time.
+pub fn stash_message<D>(stash: &mut Stash<D>, cap: &InputCapability<Version>, data: &mut Vec<D>) {
+    if let Some(c) = cap.retain_least(0) {
+        let t = *c.time();
+        stash.entry(t).or_insert_with(|| (c, Vec::new())).1.append(data);
+    }
+}
 
 /// Run `logic(time, data, output)` once per completed time, in time order.
 pub fn by_time<'s, D, O, P, L>(
@@ -27,14 +38,9 @@ where
     L: FnMut(Version, Vec<D>, &mut Vec<O>) + 'static,
 {
     stream.unary_frontier(pact, name, move |_cap, _info| {
-        let mut stash: BTreeMap<Version, (Capability<Version>, Vec<D>)> = BTreeMap::new();
+        let mut stash: Stash<D> = BTreeMap::new();
         move |(input, frontier), output| {
-            input.for_each(|cap, data| {
-                if let Some(c) = cap.retain_least(0) {
-                    let t = *c.time();
-                    stash.entry(t).or_insert_with(|| (c, Vec::new())).1.append(data);
-                }
-            });
+            input.for_each(|cap, data| stash_message(&mut stash, &cap, data));
             while let Some((&t, _)) = stash.first_key_value() {
                 if frontier.less_equal(&t) {
                     break;

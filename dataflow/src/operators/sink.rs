@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 
 use crate::commands::Version;
-use crate::operators::batching::by_time;
+use crate::operators::batching::{by_time, stash_message, Stash};
 
 /// Apply data to an external store.
 pub trait IndexSink<'s, D> {
@@ -39,14 +38,9 @@ impl<'s, D: Clone + 'static> IndexSink<'s, D> for Stream<'s, Version, Vec<D>> {
         mut apply: impl FnMut(Vec<(Version, Vec<D>)>) + 'static,
     ) -> Stream<'s, Version, Vec<()>> {
         self.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Pipeline, name, move |_cap, _info| {
-            let mut stash: BTreeMap<Version, (Capability<Version>, Vec<D>)> = BTreeMap::new();
+            let mut stash: Stash<D> = BTreeMap::new();
             move |(input, frontier), _output| {
-                input.for_each(|cap, data| {
-                    if let Some(c) = cap.retain_least(0) {
-                        let t = *c.time();
-                        stash.entry(t).or_insert_with(|| (c, Vec::new())).1.append(data);
-                    }
-                });
+                input.for_each(|cap, data| stash_message(&mut stash, &cap, data));
                 let mut ready = Vec::new();
                 let mut caps = Vec::new();
                 while let Some((&t, _)) = stash.first_key_value() {
