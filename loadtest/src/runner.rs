@@ -342,10 +342,13 @@ async fn drive(
     summary.thresholds = threshold::evaluate(&config.thresholds, &summary);
     summary.passed = summary.thresholds.iter().all(|t| t.passed);
     report::write_outputs(&config.out_dir, &summary, &histograms, &iterations, &freshness)?;
+    // Best effort, like fetching it: the report is written already.
     match server_metrics {
         Ok(text) => {
             let path = config.out_dir.join(SERVER_METRICS_FILE);
-            std::fs::write(&path, text).map_err(|e| LoadError::io(&path, e))?;
+            if let Err(e) = std::fs::write(&path, text) {
+                eprintln!("note: the server's /metrics were not saved: {}: {e}", path.display());
+            }
         }
         Err(e) => eprintln!("note: the server's /metrics were not saved ({})", e.reason()),
     }

@@ -22,10 +22,10 @@ pub struct WritePool {
 }
 
 impl WritePool {
-    /// A pool of up to [`WRITE_THREADS`] threads, started on first use.
+    /// A pool of up to [`WRITE_THREADS`] threads, each started when a write first needs it.
+    /// The runtime is only a blocking pool: nothing drives it, and it has no worker thread.
     pub fn new() -> Self {
-        let built = Builder::new_multi_thread()
-            .worker_threads(1)
+        let built = Builder::new_current_thread()
             .thread_name("lakehouse-writes")
             .thread_keep_alive(crate::server::BLOCKING_KEEP_ALIVE)
             .max_blocking_threads(WRITE_THREADS)

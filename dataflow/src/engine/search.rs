@@ -152,10 +152,11 @@ impl Engine {
         let version = if key.is_some() { version.max(applied) } else { version };
         if let Some(key) = &key {
             let workers = self.state.workers.read();
-            // One read of the index for every changed worker, not one per worker.
-            let scorer = self.state.workers_index.scorer();
+            // One read of the index for every changed worker, not one per worker, and none
+            // for a lookup that scores nothing (a miss, or no change since it was cached).
+            let scorer = std::cell::OnceCell::new();
             let still_valid = |id: &str, hits: &[SearchHit]| {
-                let sim = || scorer.dot_with(id, &vector);
+                let sim = || scorer.get_or_init(|| self.state.workers_index.scorer()).dot_with(id, &vector);
                 results::unaffected(id, workers.get(id).map(|r| r.as_ref()), sim, hits, q.k, &q.filters, &q.exclude_ids)
             };
             if let Lookup::Hit(hits) = self.state.results.lookup(key, still_valid) {

@@ -39,17 +39,13 @@ pub async fn blocking<T: Send + 'static>(
 }
 
 /// Run a write (which waits for the log's fsync) on the write pool, so waiting writes
-/// never hold the threads searches run on (see [`crate::writes`]).
+/// never hold the threads searches run on (see [`crate::writes`]). Write threads keep the
+/// dataflow's priority: the request nice exists so that searches yield to writes.
 pub async fn blocking_write<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    let nice = state.request_nice;
-    joined(state.writes.spawn(move || {
-        crate::priority::lower_current_thread(nice);
-        f()
-    }))
-    .await
+    joined(state.writes.spawn(f)).await
 }
 
 async fn joined<T>(task: tokio::task::JoinHandle<T>) -> Result<T, ApiError> {
