@@ -39,17 +39,17 @@ async fn embedded_run_passes_all_six_scenarios() {
     assert!(!steps.is_empty());
     // The server's counters at the end of the load, with the index applies of the ingest.
     let metrics = std::fs::read_to_string(out.path().join(loadtest::SERVER_METRICS_FILE)).expect("metrics");
-    let applies = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("lakehouse_index_applies_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .expect("applies counter");
+    let applies = metric(&metrics, "lakehouse_index_applies_total");
     assert!(applies > 0.0, "{metrics}");
     // repeat_cache asks the same search five times in a row: the result cache answers.
-    let cache_hits = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("lakehouse_result_cache_hits_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .expect("result cache counter");
+    let cache_hits = metric(&metrics, "lakehouse_result_cache_hits_total");
     assert!(cache_hits > 0.0, "{metrics}");
+}
+
+/// The value of an unlabelled Prometheus sample `name`.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
