@@ -62,11 +62,11 @@ pub struct IngestPlan {
 }
 
 impl IngestPlan {
-    /// Defaults for `rate` writes/s over `duration`: 5 s visibility, k=20 probes (the written worker ranks first among
-    /// the few sharing its role, city, state and shift; 50 cost 2–3% of the box under
-    /// load in hits built, serialised and parsed), and
-    /// room for every write of a visibility window in flight (so writes are dropped
-    /// only when the target is slower than the freshness deadline allows anyway).
+    /// Defaults for `rate` writes/s over `duration`: 5 s visibility; k=20 probes (the
+    /// written worker ranks first among the few sharing its role, city, state and shift;
+    /// k=50 cost 2–3% of the box under load in hits built, serialised and parsed); and room
+    /// for every write of a visibility window in flight (so writes are dropped only when
+    /// the target is slower than the freshness deadline allows anyway).
     pub fn new(rate: f64, duration: Duration, seed: u64) -> Self {
         let visibility = Duration::from_secs(5);
         let window = (rate.max(0.0) * visibility.as_secs_f64() * 1.2).ceil();

@@ -280,7 +280,6 @@ async fn drive(
         });
     }
     let progress = config.progress.then(|| Progress::start(config.duration, env.clock.start, sink.clone()));
-    let client_for_metrics = client.clone();
     let ingester = tokio::spawn(ingest::run(
         client,
         docs,
@@ -304,7 +303,7 @@ async fn drive(
     let ingest_aborted = ingester.await.unwrap_or(0);
     // The server's own counters at the end of the load (result cache, index applies, ...),
     // best effort: a gateway need not serve them.
-    let server_metrics = client_for_metrics.metrics_text().await;
+    let server_metrics = env.client.metrics_text().await;
     if let Some(p) = progress {
         p.finish();
     }

@@ -426,12 +426,8 @@ impl VectorCollection {
         g.points.tracker.internal(id).map(|s| g.points.storage.get(s).to_vec())
     }
 
-    /// `q · v` for the stored (normalised) vector `v` of `id`, without copying it out.
-    pub fn dot_with(&self, id: &str, q: &[f32]) -> Option<f32> {
-        self.scorer().dot_with(id, q)
-    }
-
-    /// A reader for many [`Scorer::dot_with`] calls under one read lock. Drop it before any
+    /// A reader for [`Scorer::dot_with`] calls (`q · v` for a stored vector, without
+    /// copying it out), as many as needed under one read lock. Drop it before any
     /// other call on this collection: a second read behind a queued writer would wait.
     pub fn scorer(&self) -> Scorer<'_> {
         Scorer { state: self.shared.state.read() }
