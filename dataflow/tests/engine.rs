@@ -77,6 +77,10 @@ fn newest_updated_at_wins_and_delete_retracts() {
     let v5 = e.upsert_workers(vec![late]).unwrap();
     assert!(e.wait_visible_blocking(v5, WAIT));
     assert!(e.worker(w.id.as_str()).is_none());
+    // Each of the five writes had its stamp-to-visible delay measured, once.
+    let d = e.stats().visibility_delay;
+    assert_eq!(d.count, 5, "{d:?}");
+    assert!(d.max_seconds > 0.0 && d.max_seconds < WAIT.as_secs_f64(), "{d:?}");
 }
 
 #[test]
@@ -306,4 +310,37 @@ fn result_cache_is_exact_under_writes() {
             assert_eq!(a, b, "round {i}, query {j}");
         }
     }
+}
+
+/// With one turn to read the indexes, concurrent searches take turns while writes keep
+/// being applied: every search answers, and every write becomes visible.
+#[test]
+fn searches_take_turns_while_writes_apply() {
+    let mut cfg = EngineConfig { threads: 1, dim: 128, index_readers: 1, ..EngineConfig::default() };
+    cfg.workers_index.hnsw_threshold = 500;
+    let e = std::sync::Arc::new(Engine::start(cfg).unwrap());
+    let corpus = generate_corpus(800, 5);
+    let v = e.upsert_workers(corpus.clone()).unwrap();
+    assert!(e.wait_visible_blocking(v, WAIT));
+    let searchers: Vec<_> = (0..4)
+        .map(|t| {
+            let (e, corpus) = (std::sync::Arc::clone(&e), corpus.clone());
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let w = &corpus[(t * 50 + i) % corpus.len()];
+                    let out = e.search(&query(&format!("{} {}", w.role, w.city), 5)).unwrap();
+                    assert_eq!(out.hits.len(), 5);
+                }
+            })
+        })
+        .collect();
+    for (i, mut w) in dataflow::corpus::generate_workers(20, 77).into_iter().enumerate() {
+        w.id = WorkerId(format!("turns-{i}"));
+        let v = e.upsert_workers(vec![w]).unwrap();
+        assert!(e.wait_visible_blocking(v, WAIT));
+    }
+    for s in searchers {
+        s.join().unwrap();
+    }
+    assert_eq!(e.live_workers(), corpus.len() + 20);
 }

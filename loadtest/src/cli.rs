@@ -145,6 +145,9 @@ pub struct Cli {
     /// Embedded: timely worker threads of the server's dataflow.
     #[arg(long, default_value_t = crate::embedded::ServerTuning::default().dataflow_threads, value_name = "N", value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=64), usize::from))]
     pub server_dataflow_threads: usize,
+    /// Embedded: searches that read the server's indexes at once (0: no limit).
+    #[arg(long, default_value_t = crate::embedded::ServerTuning::default().index_readers, value_name = "N")]
+    pub server_index_readers: usize,
     /// Never show the progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -207,6 +210,7 @@ impl Cli {
             nice: self.server_nice,
             search_concurrency: self.server_search_concurrency,
             dataflow_threads: self.server_dataflow_threads,
+            index_readers: self.server_index_readers,
         };
         if let Some(w) = self.weights {
             config.weights = w;

@@ -75,6 +75,8 @@ pub struct ServerTuning {
     pub search_concurrency: usize,
     /// Timely worker threads of the server's dataflow.
     pub dataflow_threads: usize,
+    /// Searches that read the server's indexes at once (0: no limit).
+    pub index_readers: usize,
 }
 
 impl Default for ServerTuning {
@@ -83,6 +85,7 @@ impl Default for ServerTuning {
             nice: query_api::priority::DEFAULT_REQUEST_NICE,
             search_concurrency: query_api::server::DEFAULT_SEARCH_CONCURRENCY,
             dataflow_threads: dataflow::engine::EngineConfig::default().threads,
+            index_readers: dataflow::engine::EngineConfig::default().index_readers,
         }
     }
 }
@@ -136,6 +139,7 @@ impl EmbeddedServer {
             ..Default::default()
         };
         config.engine.threads = tuning.dataflow_threads;
+        config.engine.index_readers = tuning.index_readers;
         config.engine.embedder = Some(selected.embedder);
         let runtime = query_api::runtime("lakehouse-server")
             .map_err(|e| LoadError::Embedded(format!("starting the server runtime: {e}")))?;

@@ -98,8 +98,12 @@ enum Command {
         #[arg(long, env = "LAKEHOUSE_API_KEY")]
         api_key: Option<String>,
         /// Timely worker threads.
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = dataflow::engine::EngineConfig::default().threads)]
         threads: usize,
+        /// Searches that read the indexes at once; more wait for a turn, so index applies
+        /// wait for fewer of them (0: no limit).
+        #[arg(long, default_value_t = dataflow::engine::EngineConfig::default().index_readers)]
+        index_readers: usize,
         /// Embedding dimension of the built-in hashing embedder.
         #[arg(long, default_value_t = 768)]
         dim: usize,
@@ -212,6 +216,7 @@ async fn run() -> anyhow::Result<()> {
             wal_segment_bytes,
             api_key,
             threads,
+            index_readers,
             dim,
             embedder,
             embed_threads,
@@ -236,6 +241,7 @@ async fn run() -> anyhow::Result<()> {
                 ..ServerConfig::default()
             };
             config.engine.threads = threads;
+            config.engine.index_readers = index_readers;
             config.engine.dim = dim;
             config.reembed = reembed;
             config.request_nice = request_nice;

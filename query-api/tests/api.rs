@@ -131,6 +131,12 @@ async fn every_route_answers_and_bad_input_is_a_4xx() {
     );
     assert!(text.contains("lakehouse_query_cache_hit_ratio"));
     assert!(text.contains("lakehouse_index_points{index=\"workers\"} 1700"));
+    // The corpus load was a write: its stamp-to-visible delay is in the summary.
+    let count = text
+        .lines()
+        .find_map(|l| l.strip_prefix("lakehouse_visibility_delay_seconds_count "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(count.is_some_and(|n| n >= 1), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,6 +24,7 @@ mod host;
 pub mod results;
 pub mod search;
 pub mod state;
+pub mod visibility;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -55,7 +56,11 @@ pub use search::{Filters, SearchHit, SearchOutcome, SearchQuery};
 /// Engine settings.
 #[derive(Clone)]
 pub struct EngineConfig {
-    /// Timely worker threads in this process.
+    /// Timely worker threads in this process. The default is 1: the dataflow needs a few
+    /// percent of a core even at 500 writes/s, and on a box that searches saturate, every
+    /// hop between two workers waits for a core (with 2, playbook records were 6–26 ms and
+    /// freshness 3–30 ms slower at the median, `docs/BENCHMARKS.md`, session 7). Several
+    /// workers (threads or processes) shard the work by worker id.
     pub threads: usize,
     /// The embedder; `None` uses the built-in hashing embedder at `dim`.
     pub embedder: Option<Arc<dyn Embedder>>,
@@ -75,6 +80,14 @@ pub struct EngineConfig {
     pub durability: Option<DurabilityConfig>,
     /// Batch jobs (their records go to `<durability dir>/jobs`).
     pub jobs: JobsConfig,
+    /// Searches that read the indexes at once; more wait for a turn, holding nothing an
+    /// apply waits for (0, the default: no limit). An index apply waits for every search
+    /// reading the indexes to finish, and with more searches than cores each one takes
+    /// several times its CPU time. One turn per core halved those waits and the median
+    /// record and visibility delay in a saturated closed loop, but cost ~4% of completed
+    /// scenarios in an overloaded open loop, where cheap searches (cache hits, the
+    /// freshness probe) then queue behind graph walks (`docs/BENCHMARKS.md`, session 7).
+    pub index_readers: usize,
 }
 
 impl Default for EngineConfig {
@@ -82,7 +95,7 @@ impl Default for EngineConfig {
         let mut playbook_index = CollectionConfig::new(768);
         playbook_index.hnsw_threshold = 1_000;
         EngineConfig {
-            threads: 2,
+            threads: 1,
             embedder: None,
             dim: 768,
             workers_index: CollectionConfig::new(768),
@@ -92,6 +105,7 @@ impl Default for EngineConfig {
             result_cache: 10_000,
             durability: None,
             jobs: JobsConfig::default(),
+            index_readers: 0,
         }
     }
 }
@@ -126,6 +140,8 @@ pub struct EngineStats {
     pub result_cache: results::ResultCacheStats,
     /// Waits of index applies for searches to leave the visibility gate.
     pub gate_waits: state::GateWaitStats,
+    /// How long writes took from their version stamp to visible.
+    pub visibility_delay: visibility::VisibilityDelayStats,
     /// `false` once a timely worker panicked (see [`Engine::dataflow_alive`]).
     pub dataflow_alive: bool,
     /// Dead letters recorded since start.
@@ -215,6 +231,8 @@ struct Shared {
     failed: AtomicBool,
     /// Test hook: the feeding worker panics on its next turn.
     inject_panic: AtomicBool,
+    /// Stamp-to-visible delay of every write.
+    delays: visibility::VisibilityDelays,
 }
 
 /// Marks the dataflow failed when a timely worker unwinds.
@@ -250,6 +268,7 @@ impl Shared {
                 if !s.paused && self.tx.len() + s.pending.len() < self.capacity {
                     let v = (s.last + 1).max(now_micros()).max(s.floor);
                     s.last = v;
+                    self.delays.issued(v);
                     let input = (make.take().ok_or(DataflowError::Stopped)?)(v);
                     if wal.is_none() {
                         self.tx.try_send(Command { version: v, input }).map_err(|_| DataflowError::Stopped)?;
@@ -445,6 +464,8 @@ pub struct Engine {
     durable: Option<Arc<Durability>>,
     stopped: AtomicBool,
     jobs: Jobs,
+    /// Turns to read the indexes (see [`EngineConfig::index_readers`]).
+    readers: Option<search::ReaderTurns>,
 }
 
 impl Engine {
@@ -509,6 +530,7 @@ impl Engine {
             logged: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             inject_panic: AtomicBool::new(false),
+            delays: Default::default(),
         });
         let track_tombstones = config.durability.is_some();
         let timely_config = timely::Config {
@@ -528,6 +550,7 @@ impl Engine {
             durable: config.durability.clone().map(|c| Arc::new(Durability::new(c))),
             stopped: AtomicBool::new(false),
             jobs,
+            readers: (config.index_readers > 0).then(|| search::ReaderTurns::new(config.index_readers)),
         };
         if let (Some(d), Some(opened), Some(dcfg)) = (&engine.durable, opened, &config.durability) {
             // On error the engine is dropped: its dataflow stops, and no snapshot is written
@@ -685,6 +708,7 @@ impl Engine {
             cache: self.cache.stats(),
             result_cache: self.state.results.stats(),
             gate_waits: self.state.gate_waits.stats(),
+            visibility_delay: self.shared.delays.stats(),
             dataflow_alive: self.dataflow_alive(),
             dead_letters: self.state.dead_letter_total.load(Ordering::Relaxed),
             embedder: self.state.embedder.name().to_owned(),
@@ -819,14 +843,12 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, state: &Arc<
         worker.step_or_park(if received { Some(Duration::ZERO) } else { Some(heartbeat) });
         let frontier = probe.with_frontier(|f| f.first().copied());
         let visible = frontier.map(|f| f.saturating_sub(1)).unwrap_or(Version::MAX);
-        shared.visible.send_if_modified(|v| {
-            if visible > *v {
-                *v = visible;
-                true
-            } else {
-                false
-            }
-        });
+        // This worker is the only sender. The delays are recorded before the version is
+        // published, so whoever waited for it finds its delay counted.
+        if visible > *shared.visible.borrow() {
+            shared.delays.visible(visible, now_micros());
+            shared.visible.send_replace(visible);
+        }
     }
     drop(ops_in);
     drop(rec_in);

@@ -13,6 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use parking_lot::{Condvar, Mutex};
 use sinks::{Filter, SearchRequest};
 
 use crate::engine::results::{self, Lookup, ResultKey};
@@ -103,6 +104,40 @@ pub struct SearchOutcome {
     pub version: u64,
 }
 
+/// Turns to read the indexes: a counting semaphore for the blocking threads searches run
+/// on (std and parking_lot have none, and tokio's is async-only).
+pub(crate) struct ReaderTurns {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// A turn taken from [`ReaderTurns`], given back on drop.
+pub(crate) struct Turn<'a>(&'a ReaderTurns);
+
+impl ReaderTurns {
+    /// `n` turns.
+    pub(crate) fn new(n: usize) -> Self {
+        ReaderTurns { free: Mutex::new(n), freed: Condvar::new() }
+    }
+
+    /// Wait for a free turn and take it.
+    pub(crate) fn take(&self) -> Turn<'_> {
+        let mut free = self.free.lock();
+        while *free == 0 {
+            self.freed.wait(&mut free);
+        }
+        *free -= 1;
+        Turn(self)
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock() += 1;
+        self.0.freed.notify_one();
+    }
+}
+
 impl Engine {
     /// Search the worker index. CPU-bound: async callers run it on a blocking thread.
     pub fn search(&self, q: &SearchQuery) -> Result<SearchOutcome> {
@@ -141,25 +176,20 @@ impl Engine {
             }));
         }
         let predicate = req.predicate.clone();
-        // Index and records at one version (see `EngineState::visibility`). Not re-entered
-        // below: a nested read could wait behind a queued writer.
-        let _gate = self.state.visibility.read();
         let key = ResultKey::of(q, text);
+        // A turn first (see `EngineConfig::index_readers`), then the gate: a search waiting
+        // for its turn holds nothing an apply waits for. Then index and records at one
+        // version (see `EngineState::visibility`); not re-entered while held, as a nested
+        // read could wait behind a queued writer.
+        let _turn = self.readers.as_ref().map(ReaderTurns::take);
+        let _gate = self.state.visibility.read();
         let applied = self.state.results.applied();
         // An answer from the worker index alone reflects every write applied to it, which
         // may be ahead of the visible version (every index): report that, so two answers at
         // one reported version are the same answer.
         let version = if key.is_some() { version.max(applied) } else { version };
         if let Some(key) = &key {
-            let workers = self.state.workers.read();
-            // One read of the index for every changed worker, not one per worker, and none
-            // for a lookup that scores nothing (a miss, or no change since it was cached).
-            let scorer = std::cell::OnceCell::new();
-            let still_valid = |id: &str, hits: &[SearchHit]| {
-                let sim = || scorer.get_or_init(|| self.state.workers_index.scorer()).dot_with(id, &vector);
-                results::unaffected(id, workers.get(id).map(|r| r.as_ref()), sim, hits, q.k, &q.filters, &q.exclude_ids)
-            };
-            if let Lookup::Hit(hits) = self.state.results.lookup(key, still_valid) {
+            if let Some(hits) = self.cached(key, q, &vector) {
                 return Ok(SearchOutcome { hits, version });
             }
         }
@@ -205,6 +235,22 @@ impl Engine {
         Ok(SearchOutcome { hits, version })
     }
 
+    /// The cached answer to `key` if it is still the answer (call under the visibility gate).
+    fn cached(&self, key: &ResultKey, q: &SearchQuery, vector: &[f32]) -> Option<Vec<SearchHit>> {
+        let workers = self.state.workers.read();
+        // One read of the index for every changed worker, not one per worker, and none for a
+        // lookup that scores nothing (a miss, or no change since it was cached).
+        let scorer = std::cell::OnceCell::new();
+        let still_valid = |id: &str, hits: &[SearchHit]| {
+            let sim = || scorer.get_or_init(|| self.state.workers_index.scorer()).dot_with(id, vector);
+            results::unaffected(id, workers.get(id).map(|r| r.as_ref()), sim, hits, q.k, &q.filters, &q.exclude_ids)
+        };
+        match self.state.results.lookup(key, still_valid) {
+            Lookup::Hit(hits) => Some(hits),
+            Lookup::Miss => None,
+        }
+    }
+
     /// Boost per worker from past fills similar to `vector`.
     fn boosts(&self, vector: &[f32]) -> Result<HashMap<String, f32>> {
         let mut out: HashMap<String, f32> = HashMap::new();
@@ -228,5 +274,38 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn no_more_than_n_turns_are_held_at_once() {
+        let turns = Arc::new(ReaderTurns::new(2));
+        let (held, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let (turns, held, most) = (Arc::clone(&turns), Arc::clone(&held), Arc::clone(&most));
+                std::thread::spawn(move || {
+                    for _ in 0..20 {
+                        let _t = turns.take();
+                        let now = held.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_micros(200));
+                        held.fetch_sub(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2, "six threads, two turns: both used, never a third");
+        assert_eq!(*turns.free.lock(), 2, "every turn came back");
     }
 }

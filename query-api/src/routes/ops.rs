@@ -75,6 +75,17 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Longest single wait of an apply for the visibility gate.",
         s.gate_waits.max_wait_seconds,
     );
+    let d = &s.visibility_delay;
+    let _ = write!(
+        out,
+        "# HELP lakehouse_visibility_delay_seconds From a write's version stamp (before its log append) to visible in every index.\n\
+         # TYPE lakehouse_visibility_delay_seconds summary\n"
+    );
+    for (q, v) in [("0.5", d.p50_seconds), ("0.99", d.p99_seconds), ("0.999", d.p999_seconds), ("1", d.max_seconds)] {
+        let _ = writeln!(out, "lakehouse_visibility_delay_seconds{{quantile=\"{q}\"}} {v}");
+    }
+    let _ = writeln!(out, "lakehouse_visibility_delay_seconds_sum {}", d.sum_seconds);
+    let _ = writeln!(out, "lakehouse_visibility_delay_seconds_count {}", d.count);
     for ix in [&s.workers_index, &s.playbook_index] {
         let _ = writeln!(out, "lakehouse_index_points{{index=\"{}\"}} {}", ix.name, ix.live);
         let _ = writeln!(out, "lakehouse_index_tombstones{{index=\"{}\"}} {}", ix.name, ix.tombstones);
