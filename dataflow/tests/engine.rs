@@ -343,4 +343,5 @@ fn searches_take_turns_while_writes_apply() {
         s.join().unwrap();
     }
     assert_eq!(e.live_workers(), corpus.len() + 20);
+    assert!(e.stats().read_turn_waits > 0, "four searchers on one turn must have waited");
 }

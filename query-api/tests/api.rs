@@ -137,6 +137,10 @@ async fn every_route_answers_and_bad_input_is_a_4xx() {
         .find_map(|l| l.strip_prefix("lakehouse_visibility_delay_seconds_count "))
         .and_then(|v| v.parse::<u64>().ok());
     assert!(count.is_some_and(|n| n >= 1), "{text}");
+    assert!(text.contains("# TYPE lakehouse_visibility_delay_seconds summary"), "{text}");
+    for q in ["0.5", "0.99", "0.999", "1"] {
+        assert!(text.contains(&format!("lakehouse_visibility_delay_seconds{{quantile=\"{q}\"}} ")), "{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

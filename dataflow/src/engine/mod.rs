@@ -59,8 +59,8 @@ pub struct EngineConfig {
     /// Timely worker threads in this process. The default is 1: the dataflow needs a few
     /// percent of a core even at 500 writes/s, and on a box that searches saturate, every
     /// hop between two workers waits for a core (with 2, playbook records were 6–26 ms and
-    /// freshness 3–30 ms slower at the median, `docs/BENCHMARKS.md`, session 7). Several
-    /// workers (threads or processes) shard the work by worker id.
+    /// freshness 3–30 ms slower at the median, `docs/BENCHMARKS.md`, session 7). More
+    /// threads shard the work by worker id.
     pub threads: usize,
     /// The embedder; `None` uses the built-in hashing embedder at `dim`.
     pub embedder: Option<Arc<dyn Embedder>>,
@@ -81,9 +81,9 @@ pub struct EngineConfig {
     /// Batch jobs (their records go to `<durability dir>/jobs`).
     pub jobs: JobsConfig,
     /// Searches that read the indexes at once; more wait for a turn, holding nothing an
-    /// apply waits for (0, the default: no limit). An index apply waits for every search
-    /// reading the indexes to finish, and with more searches than cores each one takes
-    /// several times its CPU time. One turn per core halved those waits and the median
+    /// apply waits for (0, the default: no limit). An apply to the worker index waits for
+    /// every search holding the visibility gate, and with more searches than cores each one
+    /// holds it several times its CPU time. One turn per core halved those waits and the median
     /// record and visibility delay in a saturated closed loop, but cost ~4% of completed
     /// scenarios in an overloaded open loop, where cheap searches (cache hits, the
     /// freshness probe) then queue behind graph walks (`docs/BENCHMARKS.md`, session 7).
@@ -142,6 +142,9 @@ pub struct EngineStats {
     pub gate_waits: state::GateWaitStats,
     /// How long writes took from their version stamp to visible.
     pub visibility_delay: visibility::VisibilityDelayStats,
+    /// Searches that waited for a turn to read the indexes (see
+    /// [`EngineConfig::index_readers`]; 0 when turns are off).
+    pub read_turn_waits: u64,
     /// `false` once a timely worker panicked (see [`Engine::dataflow_alive`]).
     pub dataflow_alive: bool,
     /// Dead letters recorded since start.
@@ -268,10 +271,10 @@ impl Shared {
                 if !s.paused && self.tx.len() + s.pending.len() < self.capacity {
                     let v = (s.last + 1).max(now_micros()).max(s.floor);
                     s.last = v;
-                    self.delays.issued(v);
                     let input = (make.take().ok_or(DataflowError::Stopped)?)(v);
                     if wal.is_none() {
                         self.tx.try_send(Command { version: v, input }).map_err(|_| DataflowError::Stopped)?;
+                        self.delays.issued(v);
                         drop(s);
                         self.unpark_feeder();
                         return Ok(v);
@@ -344,6 +347,8 @@ impl Shared {
             if self.tx.try_send(Command { version, input }).is_err() {
                 tracing::error!(version, "the feeder channel refused a released write");
             } else {
+                // Only writes handed to the dataflow are timed (not failed or abandoned ones).
+                self.delays.issued(version);
                 sent = true;
             }
         }
@@ -556,6 +561,8 @@ impl Engine {
             // On error the engine is dropped: its dataflow stops, and no snapshot is written
             // because recovery never completed.
             let info = durable::recover(&engine.shared, opened, dcfg.recovery_timeout)?;
+            // The replayed log is not traffic: its delays would dominate the tail.
+            engine.shared.delays.reset();
             d.set_ready(info);
             d.spawn_snapshotter(Arc::clone(&engine.shared), Arc::clone(&engine.state))?;
         }
@@ -709,6 +716,7 @@ impl Engine {
             result_cache: self.state.results.stats(),
             gate_waits: self.state.gate_waits.stats(),
             visibility_delay: self.shared.delays.stats(),
+            read_turn_waits: self.readers.as_ref().map_or(0, search::ReaderTurns::waited),
             dataflow_alive: self.dataflow_alive(),
             dead_letters: self.state.dead_letter_total.load(Ordering::Relaxed),
             embedder: self.state.embedder.name().to_owned(),

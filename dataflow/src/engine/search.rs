@@ -109,6 +109,8 @@ pub struct SearchOutcome {
 pub(crate) struct ReaderTurns {
     free: Mutex<usize>,
     freed: Condvar,
+    /// Takes that found no free turn and waited.
+    waited: std::sync::atomic::AtomicU64,
 }
 
 /// A turn taken from [`ReaderTurns`], given back on drop.
@@ -117,17 +119,27 @@ pub(crate) struct Turn<'a>(&'a ReaderTurns);
 impl ReaderTurns {
     /// `n` turns.
     pub(crate) fn new(n: usize) -> Self {
-        ReaderTurns { free: Mutex::new(n), freed: Condvar::new() }
+        ReaderTurns { free: Mutex::new(n), freed: Condvar::new(), waited: Default::default() }
     }
 
     /// Wait for a free turn and take it.
     pub(crate) fn take(&self) -> Turn<'_> {
         let mut free = self.free.lock();
+        if *free == 0 {
+            self.waited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         while *free == 0 {
             self.freed.wait(&mut free);
         }
         *free -= 1;
         Turn(self)
+    }
+}
+
+impl ReaderTurns {
+    /// Takes so far that had to wait for a turn.
+    pub(crate) fn waited(&self) -> u64 {
+        self.waited.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -307,5 +319,6 @@ mod tests {
         }
         assert_eq!(most.load(Ordering::SeqCst), 2, "six threads, two turns: both used, never a third");
         assert_eq!(*turns.free.lock(), 2, "every turn came back");
+        assert!(turns.waited() > 0, "six threads on two turns had to wait");
     }
 }

@@ -11,8 +11,9 @@ use parking_lot::Mutex;
 
 use crate::commands::Version;
 
-/// Issued versions remembered while they wait to become visible; past this many (a stalled
-/// dataflow) the oldest are forgotten rather than growing without bound.
+/// Versions remembered while they wait to become visible; past this many (a stalled
+/// dataflow) the oldest is recorded with its delay so far, rather than the queue growing
+/// without bound.
 const MAX_WAITING: usize = 1 << 20;
 
 /// Stamp-to-visible delays of every write (microseconds).
@@ -50,13 +51,22 @@ impl Default for VisibilityDelays {
 }
 
 impl VisibilityDelays {
-    /// `version` was just issued (call in version order).
+    /// `version` was just handed to the dataflow (call in version order).
     pub fn issued(&self, version: Version) {
         let mut w = self.waiting.lock();
         if w.len() >= MAX_WAITING {
-            w.pop_front();
+            if let Some(oldest) = w.pop_front() {
+                let waited = crate::engine::now_micros().saturating_sub(oldest).max(1);
+                self.hist.lock().saturating_record(waited);
+            }
         }
         w.push_back(version);
+    }
+
+    /// Forget everything recorded so far (e.g. the log replayed at start).
+    pub fn reset(&self) {
+        self.waiting.lock().clear();
+        self.hist.lock().reset();
     }
 
     /// Everything at or below `visible` is visible at `now` (µs since the epoch, the clock

@@ -75,6 +75,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Longest single wait of an apply for the visibility gate.",
         s.gate_waits.max_wait_seconds,
     );
+    gauge(
+        "lakehouse_read_turn_waits_total",
+        "Searches that waited for a turn to read the indexes (--index-readers).",
+        s.read_turn_waits as f64,
+    );
     let d = &s.visibility_delay;
     let _ = write!(
         out,
