@@ -316,6 +316,7 @@ async fn drive(
     counters.insert("market_booked".to_owned(), env.counters.market_booked.load(Ordering::Relaxed));
     counters
         .insert("replay_changed_by_ingest".to_owned(), env.counters.replay_changed_by_ingest.load(Ordering::Relaxed));
+    counters.insert("fill_changed_by_ingest".to_owned(), env.counters.fill_changed_by_ingest.load(Ordering::Relaxed));
     counters.insert("ingest_aborted".to_owned(), ingest_aborted);
     let (arrival, rate, concurrency) = match &config.load {
         LoadModel::Closed { users } => ("closed".to_owned(), None, *users),

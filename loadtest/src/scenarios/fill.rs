@@ -5,7 +5,7 @@ use rand::Rng;
 use crate::dates::iso_date;
 use crate::failure::FailureReason;
 use crate::queries::{is_ingest_id, QuerySpec};
-use crate::scenarios::steps::{self, only_conflicts, prefer_base, Ctx, RecordOutcome};
+use crate::scenarios::steps::{self, only_conflicts, prefer_base, vanished_by_ingest, Ctx, RecordOutcome};
 use crate::scenarios::Counters;
 use crate::wire::{DateWindow, FillJob, Filters, RecordRequest, SearchHit, SearchRequest, ValidateFillRequest};
 
@@ -33,7 +33,9 @@ fn random_window<R: Rng + ?Sized>(rng: &mut R, today: i64) -> DateWindow {
 ///
 /// A booking conflict (`overlapping_placement`, from the validator or the record
 /// endpoint) means a concurrent scenario booked a worker first: retry once from the
-/// search with the conflicting ids excluded. A second conflict fails the scenario.
+/// search with the conflicting ids excluded. A second conflict fails the scenario. So does
+/// an `unknown_worker` for a worker the run's own ingester created and then deleted (see
+/// [`vanished_by_ingest`]): it is retried once the same way, and counted.
 pub async fn surge_fill_validate(ctx: &mut Ctx<'_>) -> Result<(), FailureReason> {
     let q = ctx.env.mix.draw(&mut ctx.rng);
     let window = random_window(&mut ctx.rng, ctx.env.today);
@@ -72,6 +74,11 @@ pub async fn surge_fill_validate(ctx: &mut Ctx<'_>) -> Result<(), FailureReason>
                 req.exclude_ids.extend(picks);
                 continue;
             }
+            if !last_try && vanished_by_ingest(&verdict.violations, &picks) {
+                Counters::bump(&ctx.env.counters.fill_changed_by_ingest);
+                req.exclude_ids.extend(picks);
+                continue;
+            }
             return Err(ctx.fail(FailureReason::ValidatorRejected));
         }
         let record = RecordRequest {
@@ -86,6 +93,10 @@ pub async fn surge_fill_validate(ctx: &mut Ctx<'_>) -> Result<(), FailureReason>
             RecordOutcome::Accepted(_) => return Ok(()),
             RecordOutcome::Rejected(violations) if !last_try && only_conflicts(&violations) => {
                 Counters::bump(&ctx.env.counters.surge_retries);
+                req.exclude_ids.extend(picks);
+            }
+            RecordOutcome::Rejected(violations) if !last_try && vanished_by_ingest(&violations, &picks) => {
+                Counters::bump(&ctx.env.counters.fill_changed_by_ingest);
                 req.exclude_ids.extend(picks);
             }
             // A second booking conflict fails as one, not as a rejection for another reason.

@@ -36,6 +36,8 @@ pub const RECORD: &str = "POST /v1/playbooks/record";
 
 /// The violation code for a worker already booked on an overlapping fill.
 pub const OVERLAPPING_PLACEMENT: &str = "overlapping_placement";
+/// The fill validator's code for a proposed worker that does not exist (any more).
+pub const UNKNOWN_WORKER: &str = "unknown_worker";
 
 /// Per-iteration state: shared env, a seeded rng and the steps recorded so far.
 #[derive(Debug)]
@@ -135,6 +137,16 @@ pub fn only_conflicts(violations: &[Violation]) -> bool {
     !violations.is_empty() && violations.iter().all(|v| v.code == OVERLAPPING_PLACEMENT)
 }
 
+/// Whether a refused fill is explained by this run's own ingest: a proposed worker was
+/// created by the ingester (which deletes only workers it created, so it may delete one
+/// between the search and the record), at least one violation is `unknown_worker`, and the
+/// rest are booking conflicts. A retry without those workers may pass.
+pub fn vanished_by_ingest(violations: &[Violation], picks: &[String]) -> bool {
+    picks.iter().any(|p| is_ingest_id(p))
+        && violations.iter().any(|v| v.code == UNKNOWN_WORKER)
+        && violations.iter().all(|v| v.code == UNKNOWN_WORKER || v.code == OVERLAPPING_PLACEMENT)
+}
+
 /// `POST /v1/playbooks/record`. A 422 is returned as [`RecordOutcome::Rejected`] (step
 /// marked `record_conflict` or `record_rejected`); other errors fail the step.
 pub async fn record_playbook(ctx: &mut Ctx<'_>, req: &RecordRequest) -> Result<RecordOutcome, FailureReason> {
@@ -159,4 +171,28 @@ pub async fn record_playbook(ctx: &mut Ctx<'_>, req: &RecordRequest) -> Result<R
 pub fn prefer_base(results: &[SearchHit]) -> Vec<&SearchHit> {
     let (base, ingested): (Vec<&SearchHit>, Vec<&SearchHit>) = results.iter().partition(|h| !is_ingest_id(&h.id));
     base.into_iter().chain(ingested).collect()
+}
+
+#[cfg(test)]
+mod vanished_tests {
+    use super::*;
+
+    fn v(code: &str) -> Violation {
+        Violation { code: code.into(), message: String::new() }
+    }
+
+    #[test]
+    fn only_an_ingested_pick_that_vanished_is_blamed_on_ingest() {
+        let ingested = vec!["w-0000001".to_owned(), "w-9000042".to_owned()];
+        assert!(is_ingest_id(&ingested[1]) && !is_ingest_id(&ingested[0]));
+        let base = vec!["w-0000001".to_owned(), "w-0000002".to_owned()];
+        assert!(vanished_by_ingest(&[v(UNKNOWN_WORKER)], &ingested));
+        assert!(vanished_by_ingest(&[v(UNKNOWN_WORKER), v(OVERLAPPING_PLACEMENT)], &ingested));
+        // A base-corpus worker is never deleted by the run: an unknown one is a real failure.
+        assert!(!vanished_by_ingest(&[v(UNKNOWN_WORKER)], &base));
+        // Any other violation is a real failure too.
+        assert!(!vanished_by_ingest(&[v(UNKNOWN_WORKER), v("role_mismatch")], &ingested));
+        assert!(!vanished_by_ingest(&[v(OVERLAPPING_PLACEMENT)], &ingested));
+        assert!(!vanished_by_ingest(&[], &ingested));
+    }
 }
