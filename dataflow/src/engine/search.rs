@@ -134,9 +134,7 @@ impl ReaderTurns {
         *free -= 1;
         Turn(self)
     }
-}
 
-impl ReaderTurns {
     /// Takes so far that had to wait for a turn.
     pub(crate) fn waited(&self) -> u64 {
         self.waited.load(std::sync::atomic::Ordering::Relaxed)

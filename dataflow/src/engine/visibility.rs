@@ -72,18 +72,14 @@ impl VisibilityDelays {
     /// Everything at or below `visible` is visible at `now` (µs since the epoch, the clock
     /// versions are stamped with): record each waiting version's delay.
     pub fn visible(&self, visible: Version, now: u64) {
-        let mut done = Vec::new();
-        {
-            let mut w = self.waiting.lock();
-            while w.front().is_some_and(|v| *v <= visible) {
-                done.extend(w.pop_front());
-            }
-        }
-        if done.is_empty() {
+        // Lock order as in `issued`: the queue, then the histogram.
+        let mut w = self.waiting.lock();
+        if w.front().is_none_or(|v| *v > visible) {
             return;
         }
         let mut h = self.hist.lock();
-        for v in done {
+        while let Some(v) = w.front().copied().filter(|v| *v <= visible) {
+            w.pop_front();
             h.saturating_record(now.saturating_sub(v).max(1));
         }
     }

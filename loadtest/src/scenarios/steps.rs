@@ -35,9 +35,9 @@ pub const VALIDATE_FILL: &str = "POST /v1/validate/fill";
 pub const RECORD: &str = "POST /v1/playbooks/record";
 
 /// The violation code for a worker already booked on an overlapping fill.
-pub const OVERLAPPING_PLACEMENT: &str = "overlapping_placement";
+pub const OVERLAPPING_PLACEMENT: &str = dataflow::validators::codes::OVERLAPPING_PLACEMENT;
 /// The fill validator's code for a proposed worker that does not exist (any more).
-pub const UNKNOWN_WORKER: &str = "unknown_worker";
+pub const UNKNOWN_WORKER: &str = dataflow::validators::codes::UNKNOWN_WORKER;
 
 /// Per-iteration state: shared env, a seeded rng and the steps recorded so far.
 #[derive(Debug)]
