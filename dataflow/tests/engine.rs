@@ -142,6 +142,96 @@ fn playbook_records_are_validated_in_the_dataflow_and_boost() {
 }
 
 #[test]
+fn a_shallow_playbook_search_is_the_top_of_a_deep_one() {
+    // Exact index (below the HNSW threshold): the deep search scores every worker, so its
+    // top k is the true answer a shallow search must return, boosted workers included.
+    let e = engine(1);
+    let corpus = generate_corpus(400, 11);
+    let v = e.upsert_workers(corpus.clone()).unwrap();
+    assert!(e.wait_visible_blocking(v, WAIT));
+    let w = &corpus[0];
+    let text = format!("{} {}", w.role, w.city);
+    let same_market: Vec<&WorkerRecord> = corpus.iter().filter(|c| c.role == w.role && c.city == w.city).collect();
+    let all = e.search(&query(&text, 400)).unwrap();
+    // Boost the market's workers that rank lowest by similarity: only their boost can lift
+    // them into a shallow top k.
+    let mut low: Vec<&str> = all
+        .hits
+        .iter()
+        .rev()
+        .filter(|h| same_market.iter().any(|c| c.id.as_str() == h.id))
+        .map(|h| h.id.as_str())
+        .take(2)
+        .collect();
+    assert_eq!(low.len(), 2, "the generated market has at least two workers");
+    low.sort_unstable();
+    let job = FillJob { role: w.role.clone(), city: w.city.clone(), state: w.state.clone(), count: 2, dates: None };
+    let ids: Vec<String> = low.iter().map(|s| s.to_string()).collect();
+    let (rv, rid) = e.record_playbook(text.clone(), job, ids).unwrap();
+    assert!(e.wait_visible_blocking(rv, WAIT));
+    assert_eq!(e.record_outcome(&rid), Some(RecordOutcome::Accepted));
+    for k in [1, 3, 10] {
+        let mut shallow = query(&text, k);
+        shallow.use_playbook = true;
+        let mut deep = query(&text, 400);
+        deep.use_playbook = true;
+        let (shallow, deep) = (e.search(&shallow).unwrap(), e.search(&deep).unwrap());
+        let ids = |hits: &[dataflow::engine::SearchHit]| -> Vec<String> { hits.iter().map(|h| h.id.clone()).collect() };
+        assert_eq!(ids(&shallow.hits), ids(&deep.hits[..k]), "k = {k}");
+        // The same scores, up to the rounding of two scoring paths (scan and lookup).
+        assert!(shallow.hits.iter().zip(&deep.hits).all(|(a, b)| (a.score - b.score).abs() < 1e-5), "k = {k}");
+        if k == 10 {
+            assert!(shallow.hits.iter().any(|h| low.contains(&h.id.as_str())), "a boosted worker made the top 10");
+        }
+    }
+}
+
+#[test]
+fn a_filtered_search_takes_its_boost_from_requests_filled_in_its_market() {
+    let e = engine(1);
+    let corpus = generate_corpus(400, 13);
+    let v = e.upsert_workers(corpus.clone()).unwrap();
+    assert!(e.wait_visible_blocking(v, WAIT));
+    // Two markets of one role: `here` is searched, `there` is filled far more often for
+    // requests worded exactly like the search.
+    let (here, there) = corpus
+        .iter()
+        .find_map(|a| corpus.iter().find(|b| b.role == a.role && b.city != a.city).map(|b| (a, b)))
+        .expect("a role in two cities");
+    let text = format!("{} {}", here.role, here.city);
+    let job = |w: &WorkerRecord| FillJob {
+        role: w.role.clone(),
+        city: w.city.clone(),
+        state: w.state.clone(),
+        count: 1,
+        dates: None,
+    };
+    let mut last = 0;
+    // More distinct texts than the boost consults (BOOST_RECORDS), each embedding like the
+    // search itself, all filled in the other market.
+    for i in 0..dataflow::engine::search::BOOST_RECORDS + 8 {
+        let (rv, _) =
+            e.record_playbook(format!("{text}{}", "!".repeat(i + 1)), job(there), vec![there.id.0.clone()]).unwrap();
+        last = rv;
+    }
+    // One slightly less similar request filled in the searched market.
+    let (rv, rid) = e.record_playbook(format!("{text} today"), job(here), vec![here.id.0.clone()]).unwrap();
+    assert!(e.wait_visible_blocking(rv.max(last), WAIT));
+    assert_eq!(e.record_outcome(&rid), Some(RecordOutcome::Accepted));
+    let mut q = query(&text, 10);
+    q.use_playbook = true;
+    q.filters = Filters { role: Some(here.role.clone()), city: Some(here.city.clone()), ..Default::default() };
+    let out = e.search(&q).unwrap();
+    let hit = out.hits.iter().find(|h| h.id == here.id.0).expect("the worker filled here is found");
+    assert!(hit.playbook_boost > 0.0, "the market's own fill boosts it: {hit:?}");
+    // Unfiltered, the other market's requests are the nearest and boost their worker.
+    q.filters = Filters::default();
+    q.k = 400;
+    let out = e.search(&q).unwrap();
+    assert!(out.hits.iter().any(|h| h.id == there.id.0 && h.playbook_boost > 0.0));
+}
+
+#[test]
 fn concurrent_records_into_a_fresh_playbook_index_all_succeed() {
     let e = std::sync::Arc::new(engine(2));
     let corpus = generate_corpus(400, 5);

@@ -24,6 +24,25 @@ pub const HISTORY: usize = 64;
 pub struct RequestHistory {
     fills: Vec<((u64, u64), Vec<String>)>,
     weights: HashMap<String, f32>,
+    /// Every market (role, city, state) this request was filled for, lower-cased.
+    markets: Vec<Market>,
+}
+
+/// A job's market: role, city and state, trimmed and lower-cased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Market([String; 3]);
+
+impl Market {
+    /// The market of a job in `role`, `city`, `state`.
+    pub fn new(role: &str, city: &str, state: &str) -> Self {
+        Market([role, city, state].map(|s| s.trim().to_lowercase()))
+    }
+
+    /// As payload pairs for the playbook index (keys as the worker index's filters).
+    pub fn pairs(&self) -> [(String, String); 3] {
+        let [role, city, state] = self.0.clone();
+        [("role".to_owned(), role), ("city".to_owned(), city), ("state".to_owned(), state)]
+    }
 }
 
 /// `(version, n)` of a record id `pb-<version>-<n>`; anything else sorts first.
@@ -51,6 +70,29 @@ impl RequestHistory {
             }
             w *= DECAY;
         }
+    }
+
+    /// Note that the request was filled for `market`; whether it is new to this request.
+    pub fn add_market(&mut self, market: Market) -> bool {
+        let new = !self.markets.contains(&market);
+        if new {
+            self.markets.push(market);
+        }
+        new
+    }
+
+    /// Whether the request was ever filled for `market`.
+    pub fn has_market(&self, market: &Market) -> bool {
+        self.markets.contains(market)
+    }
+
+    /// The markets the request was filled for, as payload pairs (a row may hold a key more
+    /// than once: it matches a filter on any of its values).
+    pub fn market_payload(&self) -> Vec<(String, String)> {
+        let mut pairs: Vec<(String, String)> = self.markets.iter().flat_map(Market::pairs).collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        pairs
     }
 
     /// Decayed fill count per worker: 1.0 for one fill that is the newest.

@@ -499,7 +499,7 @@ impl Engine {
             outcomes: RwLock::new(HashMap::new()),
             tombstones: RwLock::new(HashMap::new()),
             query_workers: RwLock::new(Default::default()),
-            placements: RwLock::new(HashMap::new()),
+            placements: RwLock::new(Default::default()),
             dead_letters: Mutex::new(VecDeque::new()),
             dead_letter_total: AtomicU64::new(0),
             embedder,

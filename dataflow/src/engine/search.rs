@@ -9,8 +9,13 @@
 //! [`crate::engine::boost`]). A worker's total boost is capped at [`BOOST_CAP`], so a
 //! popular worker can't drown out relevance. Boosted workers that are
 //! not among the nearest neighbours are scored exactly and still pass every filter.
+//!
+//! A search filtered on role, city or state consults only past requests filled in a market
+//! that passes those filters (the playbook index keeps each request's markets as payload):
+//! requests from other markets could only boost workers the filters drop, and would take
+//! places among the [`BOOST_RECORDS`] nearest from requests in the market asked about.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
@@ -32,6 +37,9 @@ pub const BOOST_CAP: f32 = 0.5;
 pub const BOOST_RECORDS: usize = 32;
 /// Largest k.
 pub const MAX_K: usize = 1_000;
+
+/// Boost per worker id (foldhash: a search can collect thousands).
+type Boosts = foldhash::HashMap<String, f32>;
 
 /// Keyword filters on worker attributes (case-insensitive equality).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -169,14 +177,17 @@ impl Engine {
             return Err(DataflowError::search("query", "has no searchable words"));
         }
 
-        let boosts = if q.use_playbook { self.boosts(&vector)? } else { HashMap::new() };
+        let boosts = if q.use_playbook { self.boosts(&vector, &q.filters)? } else { Boosts::default() };
 
         let mut filter = Filter::default();
         for (k, v) in q.filters.pairs() {
             filter = filter.with(k, v);
         }
         let exclude: HashSet<String> = q.exclude_ids.iter().cloned().collect();
-        let mut req = SearchRequest::new(vector.to_vec(), q.k + boosts.len().min(q.k));
+        // k neighbours suffice with a boost: a worker without one that makes the top k by
+        // score is in the top k by similarity (a boost only adds), and every boosted worker
+        // is scored below whether or not the walk found it.
+        let mut req = SearchRequest::new(vector.to_vec(), q.k);
         req.filter = filter;
         req.exclude = exclude.clone();
         if let Some(d) = q.available {
@@ -221,7 +232,7 @@ impl Engine {
             }
         }
         if !boosts.is_empty() {
-            let found: HashSet<&str> = neighbours.iter().map(|p| p.id.as_str()).collect();
+            let found: foldhash::HashSet<&str> = neighbours.iter().map(|p| p.id.as_str()).collect();
             let scorer = self.state.workers_index.scorer();
             for id in boosts.keys() {
                 if found.contains(id.as_str()) || exclude.contains(id) {
@@ -261,13 +272,20 @@ impl Engine {
         }
     }
 
-    /// Boost per worker from past fills similar to `vector`.
-    fn boosts(&self, vector: &[f32]) -> Result<HashMap<String, f32>> {
-        let mut out: HashMap<String, f32> = HashMap::new();
+    /// Boost per worker from past fills similar to `vector`, of requests filled in a market
+    /// that passes `filters` (role, city, state: a job has no shift).
+    fn boosts(&self, vector: &[f32], filters: &Filters) -> Result<Boosts> {
+        let mut out = Boosts::default();
         if self.state.query_workers.read().is_empty() {
             return Ok(out);
         }
-        let past = self.state.playbook_index.search(&SearchRequest::new(vector.to_vec(), BOOST_RECORDS))?;
+        let mut req = SearchRequest::new(vector.to_vec(), BOOST_RECORDS);
+        for (k, v) in filters.pairs() {
+            if k != "shift" {
+                req.filter = std::mem::take(&mut req.filter).with(k, v);
+            }
+        }
+        let past = self.state.playbook_index.search(&req)?;
         let query_workers = self.state.query_workers.read();
         for p in past {
             if p.score < BOOST_MIN_SIMILARITY {
@@ -278,8 +296,14 @@ impl Engine {
                 for (id, fills) in history.weights() {
                     // One fill, the newest, gives `w`; repeat fills add with diminishing
                     // returns (see [`crate::engine::boost`] for how fills decay).
-                    let b = out.entry(id.clone()).or_default();
-                    *b = (*b + w * (1.0 + (std::f32::consts::E - 1.0) * fills).ln()).min(BOOST_CAP);
+                    // The id is cloned once per worker, not once per past request.
+                    let gain = w * (1.0 + (std::f32::consts::E - 1.0) * fills).ln();
+                    match out.get_mut(id.as_str()) {
+                        Some(b) => *b = (*b + gain).min(BOOST_CAP),
+                        None => {
+                            out.insert(id.clone(), gain.min(BOOST_CAP));
+                        }
+                    }
                 }
             }
         }

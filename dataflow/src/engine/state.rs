@@ -9,7 +9,7 @@ use sinks::{PointUpdate, VectorCollection};
 
 use crate::commands::{DeadLetter, PlaybookRecord, RecordId, Version};
 use crate::embed::Embedder;
-use crate::engine::boost::RequestHistory;
+use crate::engine::boost::{Market, RequestHistory};
 use crate::operators::embed::IndexOp;
 use crate::operators::fills::FillOutcome;
 use crate::record::{WorkerId, WorkerRecord};
@@ -82,7 +82,7 @@ pub struct EngineState {
     /// give each worker.
     pub query_workers: RwLock<foldhash::HashMap<String, RequestHistory>>,
     /// Placements by worker id, from accepted dated fills.
-    pub placements: RwLock<HashMap<String, Vec<DateRange>>>,
+    pub placements: RwLock<foldhash::HashMap<String, Vec<DateRange>>>,
     /// Refused writes, newest last.
     pub dead_letters: Mutex<VecDeque<DeadLetter>>,
     /// Total dead letters ever recorded.
@@ -207,21 +207,33 @@ impl EngineState {
             }
             // The playbook index holds one point per distinct request text: a popular
             // request recorded a thousand times is one neighbour whose workers carry counts,
-            // so a fresh record is never crowded out of the nearest past requests.
+            // so a fresh record is never crowded out of the nearest past requests. Its
+            // payload names every market the request was filled for, so a search filtered
+            // to a market consults only requests filled there.
             let key = playbook_key(&o.record.query);
-            let fresh = !self.query_workers.read().contains_key(&key);
-            if fresh {
-                let vector = self.embedder.embed(&o.record.query);
-                if vector.iter().all(|x| *x == 0.0) {
-                    let v = Violation::new("invalid_query", "the query has no searchable words");
-                    self.outcomes.write().insert(rid, RecordOutcome::Rejected(vec![v]));
-                    continue;
+            let job = &o.record.job;
+            let market = Market::new(&job.role, &job.city, &job.state);
+            let known = self.query_workers.read().get(&key).map(|h| h.has_market(&market));
+            let vector = match known {
+                Some(true) => None,
+                Some(false) | None => {
+                    let vector = self.embedder.embed(&o.record.query);
+                    if vector.iter().all(|x| *x == 0.0) {
+                        let v = Violation::new("invalid_query", "the query has no searchable words");
+                        self.outcomes.write().insert(rid, RecordOutcome::Rejected(vec![v]));
+                        continue;
+                    }
+                    Some(vector)
                 }
-                updates.push(PointUpdate::upsert(key.as_str(), vector, vec![]));
-            }
+            };
             {
                 let mut qw = self.query_workers.write();
-                qw.entry(key).or_default().add(&o.record.record_id, o.record.worker_ids.iter().map(|w| w.0.clone()));
+                let history = qw.entry(key.clone()).or_default();
+                history.add(&o.record.record_id, o.record.worker_ids.iter().map(|w| w.0.clone()));
+                history.add_market(market);
+                if let Some(vector) = vector {
+                    updates.push(PointUpdate::upsert(key.as_str(), vector, history.market_payload()));
+                }
             }
             if let Some(d) = o.record.dates() {
                 let mut placements = self.placements.write();
