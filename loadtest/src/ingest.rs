@@ -35,7 +35,8 @@ use crate::wire::{Filters, SearchRequest, VersionResponse};
 
 /// Fraction of writes that are deletes (when the ingester has workers to delete).
 pub const DELETE_FRACTION: f64 = 0.10;
-/// Fraction of upserts that create new workers (the rest update base workers).
+/// Default fraction of upserts that create new workers (the rest update base workers;
+/// `--ingest-new-fraction`).
 pub const NEW_FRACTION: f64 = 0.5;
 /// First numeric suffix of ingester-created ids (`w-9000000`).
 const FIRST_NEW_ID: u64 = 9_000_000;
@@ -59,6 +60,8 @@ pub struct IngestPlan {
     pub probe_k: usize,
     /// Pause between probe searches.
     pub probe_interval: Duration,
+    /// Fraction of upserts that create new workers (the rest update base workers).
+    pub new_fraction: f64,
 }
 
 impl IngestPlan {
@@ -78,6 +81,7 @@ impl IngestPlan {
             visibility_timeout: visibility,
             probe_k: 20,
             probe_interval: Duration::from_millis(5),
+            new_fraction: NEW_FRACTION,
         }
     }
 }
@@ -136,7 +140,7 @@ impl Ingester {
         // A new name on every upsert: the probe waits for the hit to carry it, so an
         // update of an existing worker is only "visible" once search serves the new row.
         w.name = format!("{first} {last} {}", rng.random_range(1..1000u32));
-        if rng.random::<f64>() < NEW_FRACTION {
+        if rng.random::<f64>() < self.plan.new_fraction {
             let n = self.next_id.fetch_add(1, Ordering::Relaxed);
             w.id = format!("w-{n:07}");
             w.email = format!("{}.{}{}@example.com", first.to_lowercase(), last.to_lowercase(), n);
@@ -319,19 +323,39 @@ mod tests {
         .expect("doc")
     }
 
-    #[test]
-    fn an_update_never_picks_a_worker_with_a_write_in_flight() {
-        let ing = Ingester {
+    fn ingester(plan: IngestPlan, in_flight: &[&str]) -> Ingester {
+        Ingester {
             client: ApiClient::new("http://127.0.0.1:9", Duration::from_secs(1)),
             base: Arc::new(vec![doc("w-1"), doc("w-2"), doc("w-3")]),
-            plan: IngestPlan::new(10.0, Duration::from_secs(1), 1),
+            plan,
             clock: RunClock { start: Instant::now() },
             sink: Arc::default(),
             live: Mutex::default(),
             next_id: AtomicU64::new(FIRST_NEW_ID),
             last_updated_at: AtomicI64::new(0),
-            in_flight: Mutex::new(["w-1", "w-3"].map(String::from).into()),
-        };
+            in_flight: Mutex::new(in_flight.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn the_new_fraction_sets_how_many_upserts_create_workers() {
+        for (fraction, lo, hi) in [(0.0, 0, 0), (0.1, 60, 140), (0.5, 420, 580), (1.0, 1_000, 1_000)] {
+            let ing = ingester(
+                IngestPlan { new_fraction: fraction, ..IngestPlan::new(10.0, Duration::from_secs(1), 1) },
+                &[],
+            );
+            let mut rng = StdRng::seed_from_u64(5);
+            // Nothing is ever acked here, so no delete finds a worker: every write upserts.
+            let created = (0..1_000)
+                .filter(|_| matches!(ing.next_write(&mut rng), Some((WriteOp::Upsert, w)) if w.id.starts_with("w-9")))
+                .count();
+            assert!((lo..=hi).contains(&created), "new fraction {fraction}: {created} of 1000 created");
+        }
+    }
+
+    #[test]
+    fn an_update_never_picks_a_worker_with_a_write_in_flight() {
+        let ing = ingester(IngestPlan::new(10.0, Duration::from_secs(1), 1), &["w-1", "w-3"]);
         let mut rng = StdRng::seed_from_u64(3);
         let mut updates = 0;
         for _ in 0..200 {

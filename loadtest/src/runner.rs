@@ -71,6 +71,8 @@ pub struct RunConfig {
     pub duration: Duration,
     /// Ingest writes per second (0 = off).
     pub ingest_rate: f64,
+    /// Fraction of ingest upserts that create new workers.
+    pub ingest_new_fraction: f64,
     /// Output directory (created).
     pub out_dir: PathBuf,
     /// CI thresholds.
@@ -121,6 +123,7 @@ impl RunConfig {
             weights: Weights::default(),
             duration: Duration::from_secs(60),
             ingest_rate,
+            ingest_new_fraction: ingest::NEW_FRACTION,
             out_dir: PathBuf::from("out").join(format!("run-{}", run_timestamp(now_unix_ms()))),
             thresholds: Vec::new(),
             seed: 42,
@@ -146,6 +149,9 @@ impl RunConfig {
         }
         if !(self.ingest_rate.is_finite() && self.ingest_rate >= 0.0) {
             return Err(LoadError::config("--ingest-rate", "must be ≥ 0"));
+        }
+        if !(0.0..=1.0).contains(&self.ingest_new_fraction) {
+            return Err(LoadError::config("--ingest-new-fraction", "must be between 0 and 1"));
         }
         if self.request_timeout.is_zero() {
             return Err(LoadError::config("--request-timeout", "must be positive"));
@@ -283,7 +289,10 @@ async fn drive(
     let ingester = tokio::spawn(ingest::run(
         client,
         docs,
-        IngestPlan::new(config.ingest_rate, config.duration, config.seed),
+        IngestPlan {
+            new_fraction: config.ingest_new_fraction,
+            ..IngestPlan::new(config.ingest_rate, config.duration, config.seed)
+        },
         env.clock,
         sink.clone(),
         stop.clone(),
@@ -317,6 +326,7 @@ async fn drive(
     counters
         .insert("replay_changed_by_ingest".to_owned(), env.counters.replay_changed_by_ingest.load(Ordering::Relaxed));
     counters.insert("fill_changed_by_ingest".to_owned(), env.counters.fill_changed_by_ingest.load(Ordering::Relaxed));
+    counters.insert("replay_deepened".to_owned(), env.counters.replay_deepened.load(Ordering::Relaxed));
     counters.insert("ingest_aborted".to_owned(), ingest_aborted);
     let (arrival, rate, concurrency) = match &config.load {
         LoadModel::Closed { users } => ("closed".to_owned(), None, *users),
@@ -335,6 +345,7 @@ async fn drive(
         seed: config.seed,
         workers,
         ingest_rate: config.ingest_rate,
+        ingest_new_fraction: config.ingest_new_fraction,
         out_dir: config.out_dir.display().to_string(),
         weights: ScenarioKind::ALL.iter().map(|k| (k.name().to_owned(), config.weights.get(*k))).collect(),
     };

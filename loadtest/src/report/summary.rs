@@ -296,6 +296,8 @@ pub struct RunMeta {
     pub workers: usize,
     /// Ingest writes/s (0 = off).
     pub ingest_rate: f64,
+    /// Fraction of ingest upserts that created new workers.
+    pub ingest_new_fraction: f64,
     /// Output directory.
     pub out_dir: String,
     /// Scenario weights by name.

@@ -153,12 +153,39 @@ async fn market_booked(
     Ok(true)
 }
 
-/// Results looked at by the replay scenario.
+/// Results the replay scenario looks at first: a coordinator's page.
+const REPLAY_PAGE: usize = 50;
+
+/// Results it looks at when the page has no worker a record can visibly lift.
 const REPLAY_DEPTH: usize = 200;
 
 /// Largest score gap to the unboosted worker above that the replay picks: one record for
 /// the identical request gives the server's full boost (0.25 by default).
 pub const REPLAY_MAX_GAP: f64 = 0.2;
+
+/// Ranks of the base-corpus workers in `cold` without a boost.
+fn unboosted(cold: &[SearchHit]) -> Vec<usize> {
+    (0..cold.len()).filter(|&r| !is_ingest_id(&cold[r].id) && cold[r].playbook_boost <= 0.0).collect()
+}
+
+/// The replay's pick in `cold`: the lowest-ranked unboosted worker with another unboosted
+/// worker less than [`REPLAY_MAX_GAP`] above it, whose new boost must lift it over that one.
+/// Ingester-created workers may vanish, so they are skipped. Under heavy recording most of
+/// a popular request's list carries boosts, and the unboosted worker just above can be far
+/// ahead.
+fn replay_pick(cold: &[SearchHit]) -> Option<usize> {
+    unboosted(cold).windows(2).rev().find(|w| cold[w[0]].score - cold[w[1]].score < REPLAY_MAX_GAP).map(|w| w[1])
+}
+
+/// The pick when [`replay_pick`] finds none: the lowest unboosted worker with another
+/// unboosted one above it, else the lowest base-corpus worker below the first.
+fn replay_fallback(cold: &[SearchHit]) -> usize {
+    unboosted(cold)
+        .get(1..)
+        .and_then(|f| f.last().copied())
+        .or_else(|| (1..cold.len()).rev().find(|&r| !is_ingest_id(&cold[r].id)))
+        .unwrap_or(cold.len() - 1)
+}
 
 /// Filtered search → record the lowest-ranked worker r>0 → replay at the record's
 /// version → that worker must rank above r (or first).
@@ -167,33 +194,28 @@ pub const REPLAY_MAX_GAP: f64 = 0.2;
 /// other iterations recorded for similar queries, so the replay measures only this
 /// record's effect (with the playbook off at first, earlier boosts of other workers
 /// would surface in the replay and could push this worker down).
+///
+/// The first search asks for a page of [`REPLAY_PAGE`]; only when that page has no worker a
+/// record can visibly lift (every one boosted already, as for a popular request late in a
+/// run) does it look [`REPLAY_DEPTH`] deep, counted as `replay_deepened`. The replay asks
+/// for as many results as the search the pick came from.
 pub async fn playbook_record_replay(ctx: &mut Ctx<'_>) -> Result<(), FailureReason> {
     let q = ctx.env.mix.draw(&mut ctx.rng);
     let mut req = filtered(&q);
     req.use_playbook = true;
-    // Look past the top k: for a popular request every top worker may already carry a
-    // boost, and a worker can only climb over workers that rank above it without one.
-    req.k = req.k.max(REPLAY_DEPTH);
-    let cold = steps::search(ctx, &req).await?;
+    req.k = req.k.max(REPLAY_PAGE);
+    let mut cold = steps::search(ctx, &req).await?;
+    let mut pick = replay_pick(&cold.results);
+    if pick.is_none() && cold.results.len() >= req.k && REPLAY_DEPTH > req.k {
+        Counters::bump(&ctx.env.counters.replay_deepened);
+        req.k = REPLAY_DEPTH;
+        cold = steps::search(ctx, &req).await?;
+        pick = replay_pick(&cold.results);
+    }
     if cold.results.len() < 2 {
         return Err(ctx.fail(FailureReason::NoResults));
     }
-    let free = |h: &SearchHit| !is_ingest_id(&h.id) && h.playbook_boost <= 0.0;
-    // The lowest-ranked unboosted worker that has another unboosted worker above it: its
-    // new boost must lift it over that one. Ingester-created workers may vanish: skip them.
-    // Prefer the lowest pair of consecutive unboosted workers whose scores are close enough
-    // for one record's boost to reorder them: under heavy recording most of a popular
-    // request's list carries boosts, and the unboosted worker just above can be far ahead.
-    let frees: Vec<usize> = (0..cold.results.len()).filter(|&r| free(&cold.results[r])).collect();
-    let close = frees
-        .windows(2)
-        .rev()
-        .find(|w| cold.results[w[0]].score - cold.results[w[1]].score < REPLAY_MAX_GAP)
-        .map(|w| w[1]);
-    let rank = close
-        .or_else(|| frees.get(1..).and_then(|f| f.last().copied()))
-        .or_else(|| (1..cold.results.len()).rev().find(|&r| !is_ingest_id(&cold.results[r].id)))
-        .unwrap_or(cold.results.len() - 1);
+    let rank = pick.unwrap_or_else(|| replay_fallback(&cold.results));
     let id = cold.results[rank].id.to_string();
     let record = RecordRequest {
         query: q.text.clone(),

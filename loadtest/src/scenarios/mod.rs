@@ -229,6 +229,9 @@ pub struct Counters {
     /// playbook_record_replay's recorded worker was itself rewritten by ingest between the
     /// two searches, so its rank is not comparable; its boost was checked instead.
     pub replay_changed_by_ingest: AtomicU64,
+    /// playbook_record_replay's first page had no worker a record could visibly lift, so
+    /// it searched deeper.
+    pub replay_deepened: AtomicU64,
     /// surge_fill_validate proposed a worker the run's own ingester deleted before the fill
     /// was recorded (`unknown_worker`), and retried without it.
     pub fill_changed_by_ingest: AtomicU64,
