@@ -73,6 +73,15 @@ async fn every_route_answers_and_bad_input_is_a_4xx() {
         assert!(!results[0][f].is_null(), "missing {f}");
     }
     assert!(v["version"].as_u64().unwrap() > 0);
+    // The answer is typed as JSON (it is serialised by hand into a pre-sized buffer).
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/search")
+        .header("content-type", "application/json")
+        .body(Body::from(json!({"query": "forklift operator", "k": 2}).to_string()))
+        .unwrap();
+    let resp = r.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/json");
 
     let (s, v) = call(&r, "GET", "/v1/workers/w-0000001", None).await;
     assert_eq!(s, StatusCode::OK);
