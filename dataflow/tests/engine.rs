@@ -21,16 +21,22 @@ fn engine(threads: usize) -> Engine {
     Engine::start(cfg).unwrap()
 }
 
+/// An engine with `threads` workers and a generated corpus of `n`, all of it visible.
+fn loaded(threads: usize, n: usize, seed: u64) -> (Engine, Vec<WorkerRecord>) {
+    let e = engine(threads);
+    let corpus = generate_corpus(n, seed);
+    let v = e.upsert_workers(corpus.clone()).unwrap();
+    assert!(e.wait_visible_blocking(v, WAIT));
+    (e, corpus)
+}
+
 fn query(text: &str, k: usize) -> SearchQuery {
     SearchQuery { text: text.into(), k, ..Default::default() }
 }
 
 #[test]
 fn corpus_loads_and_searches_with_filters() {
-    let e = engine(2);
-    let corpus = generate_corpus(2_000, 42);
-    let v = e.upsert_workers(corpus.clone()).unwrap();
-    assert!(e.wait_visible_blocking(v, WAIT));
+    let (e, corpus) = loaded(2, 2_000, 42);
     assert_eq!(e.live_workers(), corpus.len());
     let w = &corpus[17];
     let mut q = query(&format!("{} in {}", w.role, w.city), 10);
@@ -101,10 +107,7 @@ fn invalid_writes_go_to_dead_letters() {
 
 #[test]
 fn playbook_records_are_validated_in_the_dataflow_and_boost() {
-    let e = engine(2);
-    let corpus = generate_corpus(1_500, 9);
-    let v = e.upsert_workers(corpus.clone()).unwrap();
-    assert!(e.wait_visible_blocking(v, WAIT));
+    let (e, corpus) = loaded(2, 1_500, 9);
     let w = &corpus[3];
     let text = format!("{} {}", w.role, w.city);
     let mut q = query(&text, 10);
@@ -145,10 +148,7 @@ fn playbook_records_are_validated_in_the_dataflow_and_boost() {
 fn a_shallow_playbook_search_is_the_top_of_a_deep_one() {
     // Exact index (below the HNSW threshold): the deep search scores every worker, so its
     // top k is the true answer a shallow search must return, boosted workers included.
-    let e = engine(1);
-    let corpus = generate_corpus(400, 11);
-    let v = e.upsert_workers(corpus.clone()).unwrap();
-    assert!(e.wait_visible_blocking(v, WAIT));
+    let (e, corpus) = loaded(1, 400, 11);
     let w = &corpus[0];
     let text = format!("{} {}", w.role, w.city);
     let same_market: Vec<&WorkerRecord> = corpus.iter().filter(|c| c.role == w.role && c.city == w.city).collect();
@@ -188,10 +188,7 @@ fn a_shallow_playbook_search_is_the_top_of_a_deep_one() {
 
 #[test]
 fn a_filtered_search_takes_its_boost_from_requests_filled_in_its_market() {
-    let e = engine(1);
-    let corpus = generate_corpus(400, 13);
-    let v = e.upsert_workers(corpus.clone()).unwrap();
-    assert!(e.wait_visible_blocking(v, WAIT));
+    let (e, corpus) = loaded(1, 400, 13);
     // Two markets of one role: `here` is searched, `there` is filled far more often for
     // requests worded exactly like the search.
     let (here, there) = corpus
@@ -233,10 +230,8 @@ fn a_filtered_search_takes_its_boost_from_requests_filled_in_its_market() {
 
 #[test]
 fn concurrent_records_into_a_fresh_playbook_index_all_succeed() {
-    let e = std::sync::Arc::new(engine(2));
-    let corpus = generate_corpus(400, 5);
-    let v = e.upsert_workers(corpus.clone()).unwrap();
-    assert!(e.wait_visible_blocking(v, WAIT));
+    let (e, corpus) = loaded(2, 400, 5);
+    let e = std::sync::Arc::new(e);
     let handles: Vec<_> = (0..50)
         .map(|i| {
             let e = std::sync::Arc::clone(&e);
