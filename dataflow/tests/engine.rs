@@ -36,7 +36,10 @@ fn query(text: &str, k: usize) -> SearchQuery {
 
 #[test]
 fn corpus_loads_and_searches_with_filters() {
-    let (e, corpus) = loaded(2, 2_000, 42);
+    let e = engine(2);
+    let corpus = generate_corpus(2_000, 42);
+    let v = e.upsert_workers(corpus.clone()).unwrap();
+    assert!(e.wait_visible_blocking(v, WAIT));
     assert_eq!(e.live_workers(), corpus.len());
     let w = &corpus[17];
     let mut q = query(&format!("{} in {}", w.role, w.city), 10);
