@@ -187,6 +187,51 @@ fn a_shallow_playbook_search_is_the_top_of_a_deep_one() {
             assert!(shallow.hits.iter().any(|h| low.contains(&h.id.as_str())), "a boosted worker made the top 10");
         }
     }
+    // The same with a role filter and the deep answer's best worker excluded.
+    let mut deep = query(&text, 400);
+    deep.use_playbook = true;
+    deep.filters = Filters { role: Some(w.role.clone()), ..Default::default() };
+    let best = e.search(&deep).unwrap().hits[0].id.clone();
+    deep.exclude_ids = vec![best.clone()];
+    let mut shallow = deep.clone();
+    shallow.k = 3;
+    let (shallow, deep) = (e.search(&shallow).unwrap(), e.search(&deep).unwrap());
+    let ids = |hits: &[dataflow::engine::SearchHit]| -> Vec<String> { hits.iter().map(|h| h.id.clone()).collect() };
+    assert_eq!(ids(&shallow.hits), ids(&deep.hits[..3]));
+    assert!(shallow.hits.iter().all(|h| h.id != best && h.worker.role == w.role));
+}
+
+#[test]
+fn a_request_filled_in_a_second_market_boosts_in_both() {
+    let (e, corpus) = loaded(1, 400, 17);
+    let (a, b) = corpus
+        .iter()
+        .find_map(|a| corpus.iter().find(|b| b.role == a.role && b.city != a.city).map(|b| (a, b)))
+        .expect("a role in two cities");
+    let text = format!("{} needed this week", a.role);
+    let job = |w: &WorkerRecord| FillJob {
+        role: w.role.clone(),
+        city: w.city.clone(),
+        state: w.state.clone(),
+        count: 1,
+        dates: None,
+    };
+    // The second record adds a market to a request text the index already holds.
+    let (v1, _) = e.record_playbook(text.clone(), job(a), vec![a.id.0.clone()]).unwrap();
+    assert!(e.wait_visible_blocking(v1, WAIT));
+    let (v2, rid) = e.record_playbook(text.clone(), job(b), vec![b.id.0.clone()]).unwrap();
+    assert!(e.wait_visible_blocking(v2, WAIT));
+    assert_eq!(e.record_outcome(&rid), Some(RecordOutcome::Accepted));
+    for w in [a, b] {
+        let mut q = query(&text, 10);
+        q.use_playbook = true;
+        // Spacing and case as a client might send them.
+        q.filters =
+            Filters { role: Some(w.role.to_uppercase()), city: Some(format!(" {} ", w.city)), ..Default::default() };
+        let out = e.search(&q).unwrap();
+        let hit = out.hits.iter().find(|h| h.id == w.id.0).expect("the filled worker is found in its market");
+        assert!(hit.playbook_boost > 0.0, "boosted in {}: {hit:?}", w.city);
+    }
 }
 
 #[test]

@@ -28,14 +28,15 @@ pub struct RequestHistory {
     markets: Vec<Market>,
 }
 
-/// A job's market: role, city and state, trimmed and lower-cased.
+/// A job's market: role, city and state, compared as the fill validator compares them
+/// (trimmed, lower-cased, inner whitespace collapsed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Market([String; 3]);
 
 impl Market {
     /// The market of a job in `role`, `city`, `state`.
     pub fn new(role: &str, city: &str, state: &str) -> Self {
-        Market([role, city, state].map(|s| s.trim().to_lowercase()))
+        Market([role, city, state].map(crate::validators::fill::normalise))
     }
 
     /// As payload pairs for the playbook index (keys as the worker index's filters).
@@ -72,13 +73,16 @@ impl RequestHistory {
         }
     }
 
-    /// Note that the request was filled for `market`; whether it is new to this request.
-    pub fn add_market(&mut self, market: Market) -> bool {
-        let new = !self.markets.contains(&market);
-        if new {
+    /// Note that the request was filled for `market` (once per market).
+    pub fn add_market(&mut self, market: Market) {
+        if !self.markets.contains(&market) {
             self.markets.push(market);
         }
-        new
+    }
+
+    /// Forget `market` (its point could not be re-indexed with it).
+    pub fn remove_market(&mut self, market: &Market) {
+        self.markets.retain(|m| m != market);
     }
 
     /// Whether the request was ever filled for `market`.

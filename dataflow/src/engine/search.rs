@@ -10,8 +10,10 @@
 //! popular worker can't drown out relevance. Boosted workers that are
 //! not among the nearest neighbours are scored exactly and still pass every filter.
 //!
-//! A search filtered on role, city or state consults only past requests filled in a market
-//! that passes those filters (the playbook index keeps each request's markets as payload):
+//! A search filtered on role, city or state consults only past requests whose markets
+//! include every filtered value (the playbook index keeps the roles, cities and states a
+//! request was filled for as payload, so a request filled for (welder, Austin) and (cook,
+//! Reno) also passes role = welder, city = Reno, and its workers are then filtered out):
 //! requests from other markets could only boost workers the filters drop, and would take
 //! places among the [`BOOST_RECORDS`] nearest from requests in the market asked about.
 
@@ -272,8 +274,8 @@ impl Engine {
         }
     }
 
-    /// Boost per worker from past fills similar to `vector`, of requests filled in a market
-    /// that passes `filters` (role, city, state: a job has no shift).
+    /// Boost per worker from past fills similar to `vector`, of requests whose markets
+    /// include the values of `filters` (role, city, state: a job has no shift).
     fn boosts(&self, vector: &[f32], filters: &Filters) -> Result<Boosts> {
         let mut out = Boosts::default();
         if self.state.query_workers.read().is_empty() {

@@ -63,7 +63,8 @@ pub fn playbook_key(query: &str) -> String {
 pub struct EngineState {
     /// The worker vector index.
     pub workers_index: VectorCollection,
-    /// The playbook vector index (one point per accepted record, embedded from its query).
+    /// The playbook vector index: one point per distinct request text (see
+    /// [`playbook_key`]), embedded from it, with the markets it was filled for as payload.
     pub playbook_index: VectorCollection,
     /// Live worker records by id.
     pub workers: RwLock<foldhash::HashMap<String, Arc<WorkerRecord>>>,
@@ -78,8 +79,8 @@ pub struct EngineState {
     /// when the engine is durable: a snapshot restores them so a replayed, older upsert
     /// cannot resurrect a deleted worker (see [`crate::engine::durable`]).
     pub tombstones: RwLock<HashMap<String, i64>>,
-    /// Recent fills per distinct request text (see [`playbook_key`]) and the weight they
-    /// give each worker.
+    /// Recent fills per distinct request text (see [`playbook_key`]), the weight they give
+    /// each worker, and the markets the text was filled for.
     pub query_workers: RwLock<foldhash::HashMap<String, RequestHistory>>,
     /// Placements by worker id, from accepted dated fills.
     pub placements: RwLock<foldhash::HashMap<String, Vec<DateRange>>>,
@@ -199,6 +200,10 @@ impl EngineState {
     /// Apply one version's decided playbook records.
     pub fn apply_outcomes(&self, version: Version, outcomes: Vec<FillOutcome>) {
         let mut updates = Vec::new();
+        // Request texts first seen in this call, and markets added to texts already indexed:
+        // what to undo for a point the index refuses.
+        let mut fresh = std::collections::HashSet::new();
+        let mut added: Vec<(String, Market)> = Vec::new();
         for o in outcomes {
             let rid = o.record.record_id.0.clone();
             if !o.violations.is_empty() {
@@ -208,8 +213,8 @@ impl EngineState {
             // The playbook index holds one point per distinct request text: a popular
             // request recorded a thousand times is one neighbour whose workers carry counts,
             // so a fresh record is never crowded out of the nearest past requests. Its
-            // payload names every market the request was filled for, so a search filtered
-            // to a market consults only requests filled there.
+            // payload names every market the request was filled for, so a search filtered on
+            // role, city or state consults only requests whose markets include those values.
             let key = playbook_key(&o.record.query);
             let job = &o.record.job;
             let market = Market::new(&job.role, &job.city, &job.state);
@@ -228,6 +233,13 @@ impl EngineState {
             };
             {
                 let mut qw = self.query_workers.write();
+                match known {
+                    None => {
+                        fresh.insert(key.clone());
+                    }
+                    Some(false) => added.push((key.clone(), market.clone())),
+                    Some(true) => {}
+                }
                 let history = qw.entry(key.clone()).or_default();
                 history.add(&o.record.record_id, o.record.worker_ids.iter().map(|w| w.0.clone()));
                 history.add_market(market);
@@ -255,7 +267,16 @@ impl EngineState {
             // Vectors are checked above; anything left is a bug worth a loud log, and the
             // records stay accepted (only their boost is lost).
             tracing::error!(query = id.as_str(), %err, "playbook query could not be indexed");
-            self.query_workers.write().remove(id.as_str());
+            let mut qw = self.query_workers.write();
+            if fresh.contains(id.as_str()) {
+                // No point for it: its fills can't be found.
+                qw.remove(id.as_str());
+            } else if let Some(history) = qw.get_mut(id.as_str()) {
+                // Its point stands with the markets it had; only the new ones are forgotten.
+                for (_, m) in added.iter().filter(|(k, _)| k == id.as_str()) {
+                    history.remove_market(m);
+                }
+            }
         }
     }
 

@@ -153,7 +153,7 @@ pub fn validate_fill(
 
 /// Trimmed, lower-cased, inner whitespace collapsed: `" Forklift  Operator "` equals
 /// `"forklift operator"`.
-fn normalise(s: &str) -> String {
+pub(crate) fn normalise(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for word in s.split_whitespace() {
         if !out.is_empty() {

@@ -296,7 +296,7 @@ pub struct RunMeta {
     pub workers: usize,
     /// Ingest writes/s (0 = off).
     pub ingest_rate: f64,
-    /// Fraction of ingest upserts that created new workers.
+    /// Configured fraction of ingest upserts that create new workers.
     pub ingest_new_fraction: f64,
     /// Output directory.
     pub out_dir: String,

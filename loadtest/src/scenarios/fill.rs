@@ -178,8 +178,10 @@ fn replay_pick(cold: &[SearchHit]) -> Option<usize> {
 }
 
 /// The pick when [`replay_pick`] finds none: the lowest unboosted worker with another
-/// unboosted one above it, else the lowest base-corpus worker below the first.
+/// unboosted one above it, else the lowest base-corpus worker below the first. `cold`
+/// holds at least two hits.
 fn replay_fallback(cold: &[SearchHit]) -> usize {
+    debug_assert!(cold.len() >= 2, "the caller fails a replay with fewer than two hits");
     unboosted(cold)
         .get(1..)
         .and_then(|f| f.last().copied())
@@ -195,10 +197,11 @@ fn replay_fallback(cold: &[SearchHit]) -> usize {
 /// record's effect (with the playbook off at first, earlier boosts of other workers
 /// would surface in the replay and could push this worker down).
 ///
-/// The first search asks for a page of [`REPLAY_PAGE`]; only when that page has no worker a
-/// record can visibly lift (every one boosted already, as for a popular request late in a
-/// run) does it look [`REPLAY_DEPTH`] deep, counted as `replay_deepened`. The replay asks
-/// for as many results as the search the pick came from.
+/// The first search asks for a page of [`REPLAY_PAGE`]; only when a full page has no pick
+/// for [`replay_pick`] (no two unboosted workers less than [`REPLAY_MAX_GAP`] apart, as when
+/// most are boosted already for a popular request late in a run) does it look
+/// [`REPLAY_DEPTH`] deep, counted as `replay_deepened`. The replay asks for as many results
+/// as the search the pick came from.
 pub async fn playbook_record_replay(ctx: &mut Ctx<'_>) -> Result<(), FailureReason> {
     let q = ctx.env.mix.draw(&mut ctx.rng);
     let mut req = filtered(&q);
@@ -282,6 +285,22 @@ mod tests {
 
     fn h(id: &str, similarity: f64, boost: f64) -> SearchHit {
         SearchHit { id: id.into(), similarity, playbook_boost: boost, score: similarity + boost, ..Default::default() }
+    }
+
+    #[test]
+    fn the_replay_picks_the_lowest_close_unboosted_pair_and_falls_back() {
+        // Unboosted at 0, 2, 3 (2 and 3 are 0.05 apart; 0 and 2 are 0.3 apart): pick 3.
+        let page = vec![h("a", 0.9, 0.0), h("b", 0.7, 0.2), h("c", 0.6, 0.0), h("d", 0.55, 0.0), h("e", 0.5, 0.1)];
+        assert_eq!(replay_pick(&page), Some(3));
+        // Ingester-created workers are never picked, nor count as the one above.
+        let page = vec![h("w-0000001", 0.9, 0.0), h("w-9000001", 0.88, 0.0), h("w-0000002", 0.5, 0.0)];
+        assert_eq!(replay_pick(&page), None, "the only close pair has an ingested worker");
+        // No close pair: the lowest unboosted worker with one above it.
+        assert_eq!(replay_fallback(&page), 2);
+        // Everyone boosted: the lowest base worker below the first.
+        let page = vec![h("a", 0.9, 0.3), h("b", 0.8, 0.3), h("w-9000002", 0.7, 0.1)];
+        assert_eq!(replay_pick(&page), None);
+        assert_eq!(replay_fallback(&page), 1);
     }
 
     #[test]
