@@ -30,6 +30,19 @@ fn loaded(threads: usize, n: usize, seed: u64) -> (Engine, Vec<WorkerRecord>) {
     (e, corpus)
 }
 
+/// Two workers of one role in different cities.
+fn two_cities_of_one_role(corpus: &[WorkerRecord]) -> (&WorkerRecord, &WorkerRecord) {
+    corpus
+        .iter()
+        .find_map(|a| corpus.iter().find(|b| b.role == a.role && b.city != a.city).map(|b| (a, b)))
+        .expect("a role in two cities")
+}
+
+/// An undated job for one worker in `w`'s market.
+fn one_worker_job(w: &WorkerRecord) -> FillJob {
+    FillJob { role: w.role.clone(), city: w.city.clone(), state: w.state.clone(), count: 1, dates: None }
+}
+
 fn query(text: &str, k: usize) -> SearchQuery {
     SearchQuery { text: text.into(), k, ..Default::default() }
 }
@@ -204,22 +217,12 @@ fn a_shallow_playbook_search_is_the_top_of_a_deep_one() {
 #[test]
 fn a_request_filled_in_a_second_market_boosts_in_both() {
     let (e, corpus) = loaded(1, 400, 17);
-    let (a, b) = corpus
-        .iter()
-        .find_map(|a| corpus.iter().find(|b| b.role == a.role && b.city != a.city).map(|b| (a, b)))
-        .expect("a role in two cities");
+    let (a, b) = two_cities_of_one_role(&corpus);
     let text = format!("{} needed this week", a.role);
-    let job = |w: &WorkerRecord| FillJob {
-        role: w.role.clone(),
-        city: w.city.clone(),
-        state: w.state.clone(),
-        count: 1,
-        dates: None,
-    };
     // The second record adds a market to a request text the index already holds.
-    let (v1, _) = e.record_playbook(text.clone(), job(a), vec![a.id.0.clone()]).unwrap();
+    let (v1, _) = e.record_playbook(text.clone(), one_worker_job(a), vec![a.id.0.clone()]).unwrap();
     assert!(e.wait_visible_blocking(v1, WAIT));
-    let (v2, rid) = e.record_playbook(text.clone(), job(b), vec![b.id.0.clone()]).unwrap();
+    let (v2, rid) = e.record_playbook(text.clone(), one_worker_job(b), vec![b.id.0.clone()]).unwrap();
     assert!(e.wait_visible_blocking(v2, WAIT));
     assert_eq!(e.record_outcome(&rid), Some(RecordOutcome::Accepted));
     for w in [a, b] {
@@ -239,28 +242,19 @@ fn a_filtered_search_takes_its_boost_from_requests_filled_in_its_market() {
     let (e, corpus) = loaded(1, 400, 13);
     // Two markets of one role: `here` is searched, `there` is filled far more often for
     // requests worded exactly like the search.
-    let (here, there) = corpus
-        .iter()
-        .find_map(|a| corpus.iter().find(|b| b.role == a.role && b.city != a.city).map(|b| (a, b)))
-        .expect("a role in two cities");
+    let (here, there) = two_cities_of_one_role(&corpus);
     let text = format!("{} {}", here.role, here.city);
-    let job = |w: &WorkerRecord| FillJob {
-        role: w.role.clone(),
-        city: w.city.clone(),
-        state: w.state.clone(),
-        count: 1,
-        dates: None,
-    };
     let mut last = 0;
     // More distinct texts than the boost consults (BOOST_RECORDS), each embedding like the
     // search itself, all filled in the other market.
     for i in 0..dataflow::engine::search::BOOST_RECORDS + 8 {
-        let (rv, _) =
-            e.record_playbook(format!("{text}{}", "!".repeat(i + 1)), job(there), vec![there.id.0.clone()]).unwrap();
+        let (rv, _) = e
+            .record_playbook(format!("{text}{}", "!".repeat(i + 1)), one_worker_job(there), vec![there.id.0.clone()])
+            .unwrap();
         last = rv;
     }
     // One slightly less similar request filled in the searched market.
-    let (rv, rid) = e.record_playbook(format!("{text} today"), job(here), vec![here.id.0.clone()]).unwrap();
+    let (rv, rid) = e.record_playbook(format!("{text} today"), one_worker_job(here), vec![here.id.0.clone()]).unwrap();
     assert!(e.wait_visible_blocking(rv.max(last), WAIT));
     assert_eq!(e.record_outcome(&rid), Some(RecordOutcome::Accepted));
     let mut q = query(&text, 10);
