@@ -57,11 +57,14 @@ pub struct Filters {
 }
 
 impl Filters {
-    fn pairs(&self) -> Vec<(&'static str, &String)> {
-        [("city", &self.city), ("state", &self.state), ("role", &self.role), ("shift", &self.shift)]
+    /// These filters on an index's payload; `with_shift: false` leaves out the shift (a
+    /// playbook request's market has none).
+    fn index_filter(&self, with_shift: bool) -> Filter {
+        let shift = if with_shift { &self.shift } else { &None };
+        [("city", &self.city), ("state", &self.state), ("role", &self.role), ("shift", shift)]
             .into_iter()
             .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-            .collect()
+            .fold(Filter::default(), |f, (k, v)| f.with(k, v))
     }
 
     /// Whether `r` passes these filters.
@@ -181,16 +184,12 @@ impl Engine {
 
         let boosts = if q.use_playbook { self.boosts(&vector, &q.filters)? } else { Boosts::default() };
 
-        let mut filter = Filter::default();
-        for (k, v) in q.filters.pairs() {
-            filter = filter.with(k, v);
-        }
         let exclude: HashSet<String> = q.exclude_ids.iter().cloned().collect();
         // k neighbours suffice with a boost: a worker without one that makes the top k by
         // score is in the top k by similarity (a boost only adds), and every boosted worker
         // is scored below whether or not the walk found it.
         let mut req = SearchRequest::new(vector.to_vec(), q.k);
-        req.filter = filter;
+        req.filter = q.filters.index_filter(true);
         req.exclude = exclude.clone();
         if let Some(d) = q.available {
             let state = Arc::clone(&self.state);
@@ -282,11 +281,7 @@ impl Engine {
             return Ok(out);
         }
         let mut req = SearchRequest::new(vector.to_vec(), BOOST_RECORDS);
-        for (k, v) in filters.pairs() {
-            if k != "shift" {
-                req.filter = std::mem::take(&mut req.filter).with(k, v);
-            }
-        }
+        req.filter = filters.index_filter(false);
         let past = self.state.playbook_index.search(&req)?;
         let query_workers = self.state.query_workers.read();
         for p in past {
