@@ -301,6 +301,71 @@ fn concurrent_records_into_a_fresh_playbook_index_all_succeed() {
     assert_eq!(stats.playbook_index.graph_panics, 0);
 }
 
+/// A record sees the writes of its own and earlier versions, never later ones, however the
+/// feeder groups versions that queued together: eight threads each record a fill of their
+/// workers and delete them right after (or first delete, then record), so writes and records
+/// queue in front of the dataflow interleaved.
+#[test]
+fn a_record_is_decided_as_of_its_version_when_writes_queue_around_it() {
+    let (e, corpus) = loaded(1, 400, 9);
+    let e = std::sync::Arc::new(e);
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let e = std::sync::Arc::clone(&e);
+            let mine: Vec<WorkerRecord> = corpus[t * 40..(t + 1) * 40].to_vec();
+            std::thread::spawn(move || {
+                let mut decided = Vec::new();
+                for (i, w) in mine.iter().enumerate() {
+                    let record = |e: &Engine| {
+                        let text = format!("{} near {}", w.role, w.city);
+                        e.record_playbook(text, one_worker_job(w), vec![w.id.0.clone()]).unwrap()
+                    };
+                    let delete = |e: &Engine| e.delete_worker(&w.id.0, w.updated_at + 1).unwrap();
+                    let (rv, rid, dv) = if i % 2 == 0 {
+                        let (rv, rid) = record(&e);
+                        (rv, rid, delete(&e))
+                    } else {
+                        let dv = delete(&e);
+                        let (rv, rid) = record(&e);
+                        (rv, rid, dv)
+                    };
+                    decided.push((rv < dv, rv.max(dv), rid));
+                }
+                decided
+            })
+        })
+        .collect();
+    let mut decided = Vec::new();
+    for h in handles {
+        decided.extend(h.join().unwrap());
+    }
+    let last = decided.iter().map(|d| d.1).max().unwrap();
+    assert!(e.wait_visible_blocking(last, WAIT));
+    for (before_delete, _, rid) in decided {
+        let outcome = e.record_outcome(&rid).expect("decided");
+        assert_eq!(
+            outcome == RecordOutcome::Accepted,
+            before_delete,
+            "{rid:?}: recorded {} its worker's delete, decided {outcome:?}",
+            if before_delete { "before" } else { "after" }
+        );
+    }
+}
+
+/// A write that arrives alone opens one timely time of its own.
+#[test]
+fn a_write_alone_opens_one_dataflow_time() {
+    let (e, corpus) = loaded(1, 50, 3);
+    let before = e.stats().dataflow_times;
+    for w in &corpus[..5] {
+        let mut w = w.clone();
+        w.updated_at += 1;
+        let v = e.upsert_workers(vec![w]).unwrap();
+        assert!(e.wait_visible_blocking(v, WAIT));
+    }
+    assert_eq!(e.stats().dataflow_times - before, 5);
+}
+
 fn record(i: u8, stamp: i64, city: &str) -> WorkerRecord {
     let mut r = dataflow::corpus::generate_workers(1, 7).remove(0);
     r.id = WorkerId(format!("w-{i:07}"));

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex, RwLock};
 use sinks::{CollectionConfig, CollectionStats, VectorCollection};
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
@@ -147,6 +147,9 @@ pub struct EngineStats {
     pub read_turn_waits: u64,
     /// `false` once a timely worker panicked (see [`Engine::dataflow_alive`]).
     pub dataflow_alive: bool,
+    /// Timely times opened for the versions handed to the dataflow: versions that queued
+    /// together share one, so this is at most the number of versions.
+    pub dataflow_times: u64,
     /// Dead letters recorded since start.
     pub dead_letters: u64,
     /// The embedder's name.
@@ -236,6 +239,8 @@ struct Shared {
     inject_panic: AtomicBool,
     /// Stamp-to-visible delay of every write.
     delays: visibility::VisibilityDelays,
+    /// Timely times the feeder opened: versions drained together share one (see [`drain`]).
+    times: AtomicU64,
 }
 
 /// Marks the dataflow failed when a timely worker unwinds.
@@ -533,6 +538,7 @@ impl Engine {
             shutdown: AtomicBool::new(false),
             wal,
             logged: AtomicU64::new(0),
+            times: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             inject_panic: AtomicBool::new(false),
             delays: Default::default(),
@@ -717,6 +723,7 @@ impl Engine {
             gate_waits: self.state.gate_waits.stats(),
             visibility_delay: self.shared.delays.stats(),
             read_turn_waits: self.readers.as_ref().map_or(0, search::ReaderTurns::waited),
+            dataflow_times: self.shared.times.load(Ordering::Relaxed),
             dataflow_alive: self.dataflow_alive(),
             dead_letters: self.state.dead_letter_total.load(Ordering::Relaxed),
             embedder: self.state.embedder.name().to_owned(),
@@ -831,11 +838,11 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, state: &Arc<
     let mut last_advance = Instant::now();
     loop {
         assert!(!shared.inject_panic.load(Ordering::Acquire), "injected dataflow panic (test hook)");
-        let mut received = drain(&shared.rx, &mut ops_in, &mut rec_in);
+        let mut received = drain(shared, &mut ops_in, &mut rec_in);
         let stopping = shared.shutdown.load(Ordering::Acquire);
         if received || stopping || last_advance.elapsed() >= heartbeat {
             let floor = shared.claim_floor();
-            received |= drain(&shared.rx, &mut ops_in, &mut rec_in);
+            received |= drain(shared, &mut ops_in, &mut rec_in);
             // The second drain may already have taken writes stamped after the floor was
             // claimed (the input is then past it): never move an input backwards.
             let next = floor.max(*ops_in.time());
@@ -867,24 +874,94 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, state: &Arc<
 type OpsInput = timely::dataflow::InputHandleVec<Version, (WorkerOp, Version)>;
 type RecordsInput = timely::dataflow::InputHandleVec<Version, PlaybookRecord>;
 
-/// Move queued commands into the inputs, each at its version. Returns whether any moved.
-fn drain(rx: &Receiver<Command>, ops_in: &mut OpsInput, rec_in: &mut RecordsInput) -> bool {
-    let mut any = false;
-    loop {
-        let Command { version: v, input } = match rx.try_recv() {
-            Ok(c) => c,
-            Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return any,
-        };
-        ops_in.advance_to(v);
-        rec_in.advance_to(v);
-        match input {
-            Input::Workers(ops) => ops.into_iter().for_each(|op| ops_in.send((op, v))),
-            Input::Record(r) => rec_in.send(r),
-            Input::Restore { ops, records } => {
-                ops.into_iter().for_each(|op| ops_in.send((op, v)));
-                records.into_iter().for_each(|r| rec_in.send(r));
+/// Move queued commands into the inputs. Returns whether any moved.
+///
+/// Consecutive commands share one timely time, the version of the first of them, as long as
+/// no worker op follows a record in the run: every operator applies a time's worker ops (in
+/// arrival order, which is version order) before it answers its records' claims, and
+/// decides records in id order (version order), so each record still sees exactly the
+/// writes of its own and earlier versions. The data keep their own versions. The time is the
+/// run's lowest version, so the visible frontier passes a version only once its data are
+/// applied (the inputs then move to the claimed floor, above every drained version).
+/// Timely's progress tracking costs about the same per time whatever the time carries, and
+/// under load several writes queue between two of the feeder's turns.
+fn drain(shared: &Shared, ops_in: &mut OpsInput, rec_in: &mut RecordsInput) -> bool {
+    let queued: Vec<Command> = shared.rx.try_iter().collect();
+    let any = !queued.is_empty();
+    let runs: Vec<(usize, Version)> =
+        coalesce(&queued).into_iter().map(|r| (r.len(), queued[r.start].version)).collect();
+    shared.times.fetch_add(runs.len() as u64, Ordering::Relaxed);
+    let mut commands = queued.into_iter();
+    for (len, time) in runs {
+        ops_in.advance_to(time);
+        rec_in.advance_to(time);
+        for Command { version: v, input } in commands.by_ref().take(len) {
+            match input {
+                Input::Workers(ops) => ops.into_iter().for_each(|op| ops_in.send((op, v))),
+                Input::Record(r) => rec_in.send(r),
+                Input::Restore { ops, records } => {
+                    ops.into_iter().for_each(|op| ops_in.send((op, v)));
+                    records.into_iter().for_each(|r| rec_in.send(r));
+                }
             }
         }
-        any = true;
+    }
+    any
+}
+
+/// Split commands (in version order) into runs that may share one time: a run ends where a
+/// command carrying worker ops follows one carrying a record.
+fn coalesce(commands: &[Command]) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let (mut start, mut has_record) = (0, false);
+    for (i, c) in commands.iter().enumerate() {
+        let (ops, record) = match &c.input {
+            Input::Workers(_) => (true, false),
+            Input::Record(_) => (false, true),
+            Input::Restore { .. } => (true, true),
+        };
+        if ops && has_record {
+            groups.push(start..i);
+            (start, has_record) = (i, false);
+        }
+        has_record |= record;
+    }
+    if start < commands.len() {
+        groups.push(start..commands.len());
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::{PlaybookRecord, RecordId};
+    use crate::validators::fill::FillJob;
+
+    fn record(v: Version) -> Command {
+        let job = FillJob { role: "welder".into(), city: "Austin".into(), state: "TX".into(), count: 1, dates: None };
+        let r = PlaybookRecord {
+            record_id: RecordId(format!("pb-{v}-0")),
+            query: "welder".into(),
+            job,
+            worker_ids: Vec::new(),
+            restored: false,
+        };
+        Command { version: v, input: Input::Record(r) }
+    }
+
+    fn ops(v: Version) -> Command {
+        Command { version: v, input: Input::Workers(Vec::new()) }
+    }
+
+    #[test]
+    fn a_run_shares_a_time_until_a_write_follows_a_record() {
+        let cmds = vec![ops(1), ops(2), record(3), record(4), ops(5), record(6), ops(7), ops(8)];
+        assert_eq!(coalesce(&cmds), vec![0..4, 4..6, 6..8]);
+        assert_eq!(coalesce(&[record(1), record(2)]), vec![0..2]);
+        assert_eq!(coalesce(&[record(1), ops(2)]), vec![0..1, 1..2]);
+        let restore = Command { version: 3, input: Input::Restore { ops: Vec::new(), records: Vec::new() } };
+        assert_eq!(coalesce(&[ops(1), ops(2), restore, ops(4)]), vec![0..3, 3..4]);
+        assert!(coalesce(&[]).is_empty());
     }
 }

@@ -80,6 +80,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Searches that waited for a turn to read the indexes (--index-readers).",
         s.read_turn_waits as f64,
     );
+    gauge(
+        "lakehouse_dataflow_times_total",
+        "Timely times opened for the versions handed to the dataflow (versions that queued together share one).",
+        s.dataflow_times as f64,
+    );
     let d = &s.visibility_delay;
     let _ = write!(
         out,
