@@ -77,6 +77,9 @@ pub struct ResultCacheStats {
     pub misses: u64,
     /// Cached answers found invalid (or unprovable) and recomputed.
     pub invalidated: u64,
+    /// Of those, the ones not proven either way: more changes since they were validated than
+    /// a lookup checks ([`MAX_CHECKS`]), or older than the change log reaches.
+    pub unprovable: u64,
 }
 
 /// The cache plus the change log it is validated with.
@@ -91,6 +94,7 @@ pub struct ResultCache {
     hits: AtomicU64,
     misses: AtomicU64,
     invalidated: AtomicU64,
+    unprovable: AtomicU64,
 }
 
 /// How a lookup ended.
@@ -112,6 +116,7 @@ impl ResultCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             invalidated: AtomicU64::new(0),
+            unprovable: AtomicU64::new(0),
         }
     }
 
@@ -151,21 +156,25 @@ impl ResultCache {
         };
         let now = self.applied();
         if cached.version < now {
-            let valid = cached.version >= self.floor.load(Ordering::Acquire) && {
-                // More changes than a lookup checks: give up before copying any.
-                let changed: Option<Vec<Arc<str>>> = {
+            // More changes than a lookup checks, or older than the log: give up before
+            // copying any.
+            let changed: Option<Vec<Arc<str>>> = (cached.version >= self.floor.load(Ordering::Acquire))
+                .then(|| {
                     let log = self.log.lock();
                     let start = log.partition_point(|(v, _)| *v <= cached.version);
                     (log.len() - start <= MAX_CHECKS)
                         .then(|| log.range(start..).map(|(_, id)| Arc::clone(id)).collect())
-                };
-                // Up to MAX_CHECKS ids against up to k hits: a set, not a scan of the hits
-                // per id (`memcmp` was 4% of the process's CPU under ingest, partly here).
-                changed.is_some_and(|changed| {
-                    let answer: foldhash::HashSet<&str> = cached.hits.iter().map(|h| h.id.as_str()).collect();
-                    changed.iter().all(|id| !answer.contains(id.as_ref()) && still_valid(id, &cached.hits))
                 })
-            };
+                .flatten();
+            if changed.is_none() {
+                self.unprovable.fetch_add(1, Ordering::Relaxed);
+            }
+            // Up to MAX_CHECKS ids against up to k hits: a set, not a scan of the hits per id
+            // (`memcmp` was 4% of the process's CPU under ingest, partly here).
+            let valid = changed.is_some_and(|changed| {
+                let answer: foldhash::HashSet<&str> = cached.hits.iter().map(|h| h.id.as_str()).collect();
+                changed.iter().all(|id| !answer.contains(id.as_ref()) && still_valid(id, &cached.hits))
+            });
             if !valid {
                 self.invalidated.fetch_add(1, Ordering::Relaxed);
                 self.misses.fetch_add(1, Ordering::Relaxed);
@@ -193,6 +202,7 @@ impl ResultCache {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             invalidated: self.invalidated.load(Ordering::Relaxed),
+            unprovable: self.unprovable.load(Ordering::Relaxed),
         }
     }
 }
@@ -216,4 +226,32 @@ pub fn unaffected(
     }
     let Some(sim) = sim() else { return true };
     hits.len() >= k && hits.last().is_some_and(|last| sim < last.similarity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(text: &str) -> ResultKey {
+        let q = SearchQuery { text: text.into(), k: 10, ..Default::default() };
+        ResultKey::of(&q, text).expect("cacheable")
+    }
+
+    #[test]
+    fn more_changes_than_a_lookup_checks_is_unprovable_not_stale() {
+        let cache = ResultCache::new(8);
+        let ids: Vec<String> = (0..=MAX_CHECKS).map(|i| format!("w-{i}")).collect();
+        cache.put(key("welder"), 1, &[]);
+        cache.put(key("nurse"), 1, &[]);
+        // MAX_CHECKS changes: checked one by one, and none touches the answer.
+        cache.record(2, ids[..MAX_CHECKS].iter().map(String::as_str));
+        assert!(matches!(cache.lookup(&key("welder"), |_, _| true), Lookup::Hit(_)));
+        // A stale answer: a change the check says moves it.
+        cache.record(3, ids[..1].iter().map(String::as_str));
+        assert!(matches!(cache.lookup(&key("welder"), |_, _| false), Lookup::Miss));
+        // One more than a lookup checks: given up without checking.
+        assert!(matches!(cache.lookup(&key("nurse"), |_, _| true), Lookup::Miss));
+        let s = cache.stats();
+        assert_eq!((s.hits, s.misses, s.invalidated, s.unprovable), (1, 2, 2, 1), "{s:?}");
+    }
 }

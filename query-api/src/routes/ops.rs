@@ -61,6 +61,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         s.result_cache.invalidated as f64,
     );
     gauge(
+        "lakehouse_result_cache_unprovable_total",
+        "Of the invalidated, those not proven either way (more changes since validation than a lookup checks, or older than the change log).",
+        s.result_cache.unprovable as f64,
+    );
+    gauge(
         "lakehouse_index_applies_total",
         "Worker-index applies (each takes the visibility gate once for every version that queued).",
         s.gate_waits.applies as f64,
