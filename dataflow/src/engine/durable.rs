@@ -85,7 +85,7 @@ use thiserror::Error;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::Stream;
 
-use super::state::EngineState;
+use super::state::{accepted_records, EngineState, PlaybookEntry};
 use super::Shared;
 use crate::commands::{Input, PlaybookRecord, Version, WorkerOp};
 use crate::corpus::{read_workers, write_workers, CorpusError};
@@ -481,20 +481,22 @@ pub(super) fn recover(shared: &Shared, opened: Opened, timeout: Duration) -> Res
     Ok(info)
 }
 
-/// A consistent copy of the state at one version.
+/// A consistent copy of the state at one version. Taken while writes wait (see
+/// [`Durability::checkpoint`]), so it shares what it can (workers and playbook entries are
+/// `Arc`s) and leaves sorting and converting to [`Durability::write`]: a deep copy of the
+/// playbook, which only grows, held writes for seconds after an hour of fills.
 struct Cut {
     version: Version,
     workers: Vec<Arc<WorkerRecord>>,
     tombstones: Vec<(String, i64)>,
-    records: Vec<PlaybookRecord>,
+    records: Vec<(Arc<str>, Arc<PlaybookEntry>)>,
 }
 
 impl Cut {
     fn copy(state: &EngineState, version: Version) -> Cut {
         let workers = state.workers.read().values().cloned().collect();
-        let mut tombstones: Vec<(String, i64)> = state.tombstones.read().iter().map(|(k, v)| (k.clone(), *v)).collect();
-        tombstones.sort();
-        Cut { version, workers, tombstones, records: state.accepted_records() }
+        let tombstones: Vec<(String, i64)> = state.tombstones.read().iter().map(|(k, v)| (k.clone(), *v)).collect();
+        Cut { version, workers, tombstones, records: state.accepted_entries() }
     }
 }
 
@@ -638,14 +640,16 @@ impl Durability {
         write_workers(&path, &workers).map_err(|e| DataflowError::storage("writing the worker snapshot", e))?;
         let (workers_bytes, workers_crc32) =
             file_crc(&path).map_err(|e| DataflowError::storage("reading back the worker snapshot", e))?;
+        let mut tombstones = cut.tombstones;
+        tombstones.sort();
         let meta = SnapshotMeta {
             version: v,
             workers_file: name,
             workers: workers.len(),
             workers_bytes,
             workers_crc32,
-            tombstones: cut.tombstones,
-            records: cut.records,
+            tombstones,
+            records: accepted_records(&cut.records),
         };
         // Same directory as the parquet file: this call's directory fsync also makes the
         // parquet file's rename durable.

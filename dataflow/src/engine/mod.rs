@@ -630,7 +630,7 @@ impl Engine {
 
     /// An accepted playbook record (also one restored from a snapshot or the log).
     pub fn playbook_entry(&self, id: &RecordId) -> Option<PlaybookEntry> {
-        self.state.playbook.read().get(&id.0).cloned()
+        self.state.playbook.read().get(id.0.as_str()).map(|e| PlaybookEntry::clone(e))
     }
 
     /// Write a snapshot of the live state now (durable engines; `Ok(None)` otherwise, or when

@@ -72,7 +72,7 @@ pub struct EngineState {
     /// reading by a search, so a search reads both at the same version.
     pub visibility: RwLock<()>,
     /// Accepted playbook entries by record id.
-    pub playbook: RwLock<HashMap<String, PlaybookEntry>>,
+    pub playbook: RwLock<HashMap<Arc<str>, Arc<PlaybookEntry>>>,
     /// Outcomes of decided records.
     pub outcomes: RwLock<HashMap<String, RecordOutcome>>,
     /// Delete stamps (ms) of deleted worker ids whose newest op is a delete, maintained only
@@ -254,12 +254,12 @@ impl EngineState {
                 }
             }
             self.playbook.write().insert(
-                rid.clone(),
-                PlaybookEntry {
+                Arc::from(rid.as_str()),
+                Arc::new(PlaybookEntry {
                     query: o.record.query.clone(),
                     worker_ids: o.record.worker_ids.iter().map(|w| w.0.clone()).collect(),
                     job: o.record.job.clone(),
-                },
+                }),
             );
             self.outcomes.write().insert(rid, RecordOutcome::Accepted);
         }
@@ -288,22 +288,10 @@ impl EngineState {
         }
     }
 
-    /// The accepted playbook records as records again (sorted by id), for a snapshot.
-    pub fn accepted_records(&self) -> Vec<PlaybookRecord> {
-        let mut out: Vec<PlaybookRecord> = self
-            .playbook
-            .read()
-            .iter()
-            .map(|(id, e)| PlaybookRecord {
-                record_id: RecordId(id.clone()),
-                query: e.query.clone(),
-                job: e.job.clone(),
-                worker_ids: e.worker_ids.iter().cloned().map(WorkerId).collect(),
-                restored: false,
-            })
-            .collect();
-        out.sort_by(|a, b| a.record_id.cmp(&b.record_id));
-        out
+    /// The accepted playbook records, shared (unordered): cheap to take while writes wait
+    /// for a snapshot's cut (see [`accepted_records`]).
+    pub fn accepted_entries(&self) -> Vec<(Arc<str>, Arc<PlaybookEntry>)> {
+        self.playbook.read().iter().map(|(id, e)| (Arc::clone(id), Arc::clone(e))).collect()
     }
 
     /// Record a refused write.
@@ -321,4 +309,20 @@ impl EngineState {
     pub fn outcome(&self, id: &RecordId) -> Option<RecordOutcome> {
         self.outcomes.read().get(&id.0).cloned()
     }
+}
+
+/// Entries from [`EngineState::accepted_entries`] as records again, sorted by id.
+pub fn accepted_records(entries: &[(Arc<str>, Arc<PlaybookEntry>)]) -> Vec<PlaybookRecord> {
+    let mut out: Vec<PlaybookRecord> = entries
+        .iter()
+        .map(|(id, e)| PlaybookRecord {
+            record_id: RecordId(id.to_string()),
+            query: e.query.clone(),
+            job: e.job.clone(),
+            worker_ids: e.worker_ids.iter().cloned().map(WorkerId).collect(),
+            restored: false,
+        })
+        .collect();
+    out.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+    out
 }
