@@ -55,8 +55,8 @@ pub enum Mode {
     /// A search with an availability window finds one worker; the fill validator says every
     /// other worker is booked for the window (a full market, answered right).
     MarketBooked,
-    /// As `MarketBooked`, but the validator finds the left-out workers free (the search hid
-    /// them).
+    /// As `MarketBooked`, but the validator finds all but one of the left-out workers free
+    /// (the search hid them).
     MarketHidden,
 }
 
@@ -211,9 +211,14 @@ async fn validate_email(State(f): State<Arc<Fake>>, Json(req): Json<ValidateMess
 }
 
 async fn validate_fill(State(f): State<Arc<Fake>>, Json(req): Json<ValidateFillRequest>) -> Json<ValidateResponse> {
-    if f.mode == Mode::MarketBooked && req.job.count == 1 {
-        let booked = loadtest::wire::Violation { code: "overlapping_placement".into(), message: "booked".into() };
-        return Json(ValidateResponse { ok: false, violations: vec![booked] });
+    let booked = || loadtest::wire::Violation { code: "overlapping_placement".into(), message: "booked".into() };
+    if f.mode == Mode::MarketBooked && req.job.dates.is_some() {
+        // Every proposed worker is booked: one conflict each.
+        return Json(ValidateResponse { ok: false, violations: req.worker_ids.iter().map(|_| booked()).collect() });
+    }
+    if f.mode == Mode::MarketHidden && req.job.dates.is_some() && req.worker_ids.len() > 1 {
+        // One of them is booked, the others are free.
+        return Json(ValidateResponse { ok: false, violations: vec![booked()] });
     }
     let distinct: BTreeSet<&String> = req.worker_ids.iter().collect();
     let ok = f.mode != Mode::RejectFill

@@ -122,6 +122,7 @@ async fn notebooks_render_real_runs() {
 
     let script = repo_root().join("notebooks").join("run_all.py");
     let (a_dir, b_dir) = (run_a.clone(), run_b.clone());
+    let soak_python = python.clone();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(&python)
             .arg(&script)
@@ -149,4 +150,30 @@ async fn notebooks_render_real_runs() {
         assert_png(&run_a.join("figures").join(f));
     }
     assert!(stdout.contains("latency_cdf.png"), "run_all.py lists what it produced");
+
+    // notebooks/soak_report.py on the MMPP run laid out as `scripts/soak` leaves a long run:
+    // the harness's outputs under run/, and the 30 s samples (here two, by hand) beside them.
+    let soak = tmp.path().join("soak");
+    std::fs::create_dir_all(soak.join("run")).expect("mkdir");
+    for f in ["scenarios.parquet", "freshness.parquet", "summary.json"] {
+        std::fs::copy(run_a.join(f), soak.join("run").join(f)).expect("copy run output");
+    }
+    let samples = "t\tserver_rss_kb\tharness_rss_kb\tserver_cpu_ticks\tharness_cpu_ticks\tdisk_kb\n\
+                   0\t102400\t20480\t100\t10\t4096\n4\t204800\t30720\t500\t50\t8192\n";
+    std::fs::write(soak.join("samples.tsv"), samples).expect("samples");
+    let script = repo_root().join("notebooks").join("soak_report.py");
+    let out = Command::new(&soak_python)
+        .arg(&script)
+        .arg(&soak)
+        .args(["--window-min", "0.05"])
+        .output()
+        .expect("start soak_report.py");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "soak_report.py failed:\n{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<&str> = report.lines().filter(|l| l.starts_with("| 0.")).collect();
+    assert_eq!(rows.len(), 2, "two 3 s windows in a 4 s run:\n{report}");
+    let t = &a.summary.total;
+    let totals = format!("completed {}, failed {}, dropped {} over", t.runs, t.failed, t.dropped);
+    assert!(report.contains(&totals), "want `{totals}`:\n{report}");
+    assert!(rows[1].contains("| 200 |"), "the server's memory at the last sample (200 MiB):\n{report}");
 }
