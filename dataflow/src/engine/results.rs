@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use lru::LruCache;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::commands::Version;
 use crate::engine::search::{Filters, SearchHit, SearchQuery};
@@ -27,7 +27,7 @@ use crate::engine::search::{Filters, SearchHit, SearchQuery};
 /// Worker writes remembered for validating cached results.
 pub const CHANGE_LOG: usize = 8_192;
 /// Most changes a lookup checks before it gives up and searches.
-pub const MAX_CHECKS: usize = 512;
+pub const MAX_CHECKS: usize = 2_048;
 
 /// What identifies a cacheable search.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -86,7 +86,7 @@ pub struct ResultCacheStats {
 pub struct ResultCache {
     entries: Option<Mutex<LruCache<ResultKey, Cached>>>,
     /// `(version, worker id)` of recent writes, oldest first; written under the gate.
-    log: Mutex<VecDeque<(Version, Arc<str>)>>,
+    log: RwLock<VecDeque<(Version, Arc<str>)>>,
     /// Every change at or below this version has left the log.
     floor: AtomicU64,
     /// The last version applied to the worker index.
@@ -110,7 +110,7 @@ impl ResultCache {
     pub fn new(capacity: usize) -> Self {
         ResultCache {
             entries: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))),
-            log: Mutex::new(VecDeque::new()),
+            log: RwLock::new(VecDeque::new()),
             floor: AtomicU64::new(0),
             applied: AtomicU64::new(0),
             hits: AtomicU64::new(0),
@@ -122,7 +122,7 @@ impl ResultCache {
 
     /// Record the workers written at `version` (call under the visibility gate, write).
     pub fn record<'a>(&self, version: Version, ids: impl ExactSizeIterator<Item = &'a str>) {
-        let mut log = self.log.lock();
+        let mut log = self.log.write();
         if ids.len() > CHANGE_LOG {
             // A bulk version: nothing older can be validated any more.
             log.clear();
@@ -156,25 +156,23 @@ impl ResultCache {
         };
         let now = self.applied();
         if cached.version < now {
-            // More changes than a lookup checks, or older than the log: give up before
-            // copying any.
-            let changed: Option<Vec<Arc<str>>> = (cached.version >= self.floor.load(Ordering::Acquire))
-                .then(|| {
-                    let log = self.log.lock();
-                    let start = log.partition_point(|(v, _)| *v <= cached.version);
-                    (log.len() - start <= MAX_CHECKS)
-                        .then(|| log.range(start..).map(|(_, id)| Arc::clone(id)).collect())
-                })
-                .flatten();
-            if changed.is_none() {
+            // The log is read in place: it is written only under the gate (write), which no
+            // apply takes while this lookup holds it (read), so the read lock never waits
+            // and never holds a writer up.
+            let log = self.log.read();
+            let start = log.partition_point(|(v, _)| *v <= cached.version);
+            // More changes than a lookup checks, or older than the log: unprovable.
+            let provable = cached.version >= self.floor.load(Ordering::Acquire) && log.len() - start <= MAX_CHECKS;
+            if !provable {
                 self.unprovable.fetch_add(1, Ordering::Relaxed);
             }
             // Up to MAX_CHECKS ids against up to k hits: a set, not a scan of the hits per id
             // (`memcmp` was 4% of the process's CPU under ingest, partly here).
-            let valid = changed.is_some_and(|changed| {
+            let valid = provable && {
                 let answer: foldhash::HashSet<&str> = cached.hits.iter().map(|h| h.id.as_str()).collect();
-                changed.iter().all(|id| !answer.contains(id.as_ref()) && still_valid(id, &cached.hits))
-            });
+                log.range(start..).all(|(_, id)| !answer.contains(id.as_ref()) && still_valid(id, &cached.hits))
+            };
+            drop(log);
             if !valid {
                 self.invalidated.fetch_add(1, Ordering::Relaxed);
                 self.misses.fetch_add(1, Ordering::Relaxed);
