@@ -1,7 +1,8 @@
 //! Engine restarts on a data directory: log-only recovery, snapshot plus log tail (delete
 //! stamps and placements included), a torn and a corrupted log tail, periodic snapshots
-//! truncating the log, a clean shutdown's final snapshot, a snapshot of an older schema, and
-//! a storage fault at runtime. Plus an ignored throughput measurement.
+//! truncating the log, a clean shutdown's final snapshot, a snapshot of an unknown schema, a
+//! storage fault at runtime, playbook segments (only new records written, merged, carried
+//! over from a schema-1 snapshot, damage named). Plus an ignored throughput measurement.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -17,7 +18,7 @@ use dataflow::engine::state::RecordOutcome;
 use dataflow::engine::{Engine, EngineConfig};
 use dataflow::record::{WorkerId, WorkerRecord};
 use dataflow::validators::fill::{DateRange, FillJob};
-use dataflow::wal::{write_snapshot, FsyncPolicy, WalError};
+use dataflow::wal::{latest_snapshot, write_snapshot, FsyncPolicy, WalError};
 use dataflow::DataflowError;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -300,14 +301,14 @@ fn periodic_snapshots_keep_two_and_truncate_the_log() {
 }
 
 #[test]
-fn a_snapshot_of_an_older_schema_is_a_clear_error() {
+fn a_snapshot_of_an_unknown_schema_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let e = start(durability(dir.path()));
     e.upsert_workers(vec![worker("s-1", 1)]).unwrap();
     let v = e.checkpoint().unwrap().unwrap();
     e.crash();
     drop(e);
-    let old = write_snapshot(&dir.path().join("snapshots"), v + 1, SNAPSHOT_SCHEMA - 1, &"an old layout").unwrap();
+    let old = write_snapshot(&dir.path().join("snapshots"), v + 1, 0, &"an old layout").unwrap();
 
     let err = Engine::start(config(durability(dir.path()))).err().expect("start must fail");
     let msg = err.to_string();
@@ -317,7 +318,7 @@ fn a_snapshot_of_an_older_schema_is_a_clear_error() {
     else {
         panic!("expected a schema mismatch, got {err:?}")
     };
-    assert_eq!((path, *found, *expected), (&old, SNAPSHOT_SCHEMA - 1, SNAPSHOT_SCHEMA));
+    assert_eq!((path, *found, *expected), (&old, 0, SNAPSHOT_SCHEMA));
     assert!(msg.contains("schema version") && msg.contains(&old.display().to_string()), "{msg}");
 }
 
@@ -437,4 +438,155 @@ fn measure_durable_upsert_throughput() {
         );
         e.crash();
     }
+}
+
+/// The newest snapshot's playbook segments as `(file, records)`.
+fn playbook_segments(dir: &Path) -> Vec<(String, usize)> {
+    let (_, meta) = latest_snapshot::<serde_json::Value>(&dir.join("snapshots"), SNAPSHOT_SCHEMA).unwrap().unwrap();
+    meta["playbook"]
+        .as_array()
+        .expect("a playbook list")
+        .iter()
+        .map(|s| (s["file"].as_str().unwrap().to_owned(), s["records"].as_u64().unwrap() as usize))
+        .collect()
+}
+
+/// Fills `n` fresh workers (accepted: no dates), returning the record ids.
+fn fill_fresh(e: &Engine, tag: &str, n: usize) -> Vec<RecordId> {
+    let ws: Vec<WorkerRecord> = (0..n).map(|i| worker(&format!("{tag}-{i:03}"), i as u64)).collect();
+    let v = e.upsert_workers(ws.clone()).unwrap();
+    assert!(e.wait_visible_blocking(v, WAIT));
+    ws.iter()
+        .map(|w| {
+            let (rid, outcome) = record(e, &format!("{tag} request for {}", w.id.0), w, None);
+            assert_eq!(outcome, RecordOutcome::Accepted);
+            rid
+        })
+        .collect()
+}
+
+#[test]
+fn snapshots_write_only_new_playbook_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = dir.path().join("snapshots");
+    let e = start(durability(dir.path()));
+    let mut ids = fill_fresh(&e, "a", 20);
+    e.checkpoint().unwrap().expect("a snapshot");
+    let first = playbook_segments(dir.path());
+    assert_eq!(first.iter().map(|s| s.1).sum::<usize>(), 20, "{first:?}");
+    let first_bytes = fs::read(snaps.join(&first[0].0)).unwrap();
+
+    // One new record: a new segment holds it alone, and the older file is left as it was.
+    ids.extend(fill_fresh(&e, "b", 1));
+    e.checkpoint().unwrap().expect("a snapshot");
+    let second = playbook_segments(dir.path());
+    assert_eq!(second.len(), 2, "{second:?}");
+    assert_eq!(second[0], first[0]);
+    assert_eq!(second[1].1, 1);
+    assert_eq!(fs::read_to_string(snaps.join(&second[1].0)).unwrap().lines().count(), 1);
+    assert_eq!(fs::read(snaps.join(&first[0].0)).unwrap(), first_bytes);
+
+    // Worker writes only: the same segments, no new file.
+    let v = e.upsert_workers(vec![worker("c-000", 1)]).unwrap();
+    assert!(e.wait_visible_blocking(v, WAIT));
+    e.checkpoint().unwrap().expect("a snapshot");
+    assert_eq!(playbook_segments(dir.path()), second);
+    let jsonl = snapshot_files(dir.path()).into_iter().filter(|f| f.ends_with(".jsonl")).count();
+    assert_eq!(jsonl, 2, "{:?}", snapshot_files(dir.path()));
+
+    // Many more snapshots: every record is kept once, in few files, and files no kept
+    // snapshot refers to are removed.
+    for round in 0..12 {
+        ids.extend(fill_fresh(&e, &format!("r{round:02}"), 2));
+        e.checkpoint().unwrap().expect("a snapshot");
+    }
+    let segments = playbook_segments(dir.path());
+    assert_eq!(segments.iter().map(|s| s.1).sum::<usize>(), ids.len(), "{segments:?}");
+    assert!(segments.len() <= 6, "{segments:?}");
+    let before = observe(&e, &ids);
+    assert_eq!(before.records.len(), ids.len());
+    e.crash();
+    drop(e);
+    let files = snapshot_files(dir.path());
+    let jsonl = files.iter().filter(|f| f.ends_with(".jsonl")).count();
+    assert!(jsonl <= 2 * segments.len(), "{files:?}");
+
+    let e = start(durability(dir.path()));
+    let r = e.recovery().unwrap();
+    assert_eq!((r.snapshot_records, r.snapshot_segments), (ids.len(), segments.len()), "{r:?}");
+    assert_eq!(observe(&e, &ids), before);
+    // After the restart, snapshots go on from the loaded segments.
+    ids.extend(fill_fresh(&e, "after", 3));
+    e.checkpoint().unwrap().expect("a snapshot");
+    let after = playbook_segments(dir.path());
+    assert_eq!(after.iter().map(|s| s.1).sum::<usize>(), ids.len(), "{after:?}");
+    let before = observe(&e, &ids);
+    e.crash();
+    drop(e);
+    let e = start(durability(dir.path()));
+    assert_eq!(e.recovery().unwrap().snapshot_records, ids.len());
+    assert_eq!(observe(&e, &ids), before);
+}
+
+#[test]
+fn a_snapshot_with_inline_records_is_read_and_carried_into_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = dir.path().join("snapshots");
+    let e = start(durability(dir.path()));
+    let mut ids = workload(&e);
+    ids.extend(fill_fresh(&e, "old", 5));
+    let v = e.checkpoint().unwrap().expect("a snapshot");
+    let before = observe(&e, &ids);
+    e.crash();
+    drop(e);
+    // Rewrite it the way schema 1 stored it: the records inline, no segment files.
+    let (_, mut meta) = latest_snapshot::<serde_json::Value>(&snaps, SNAPSHOT_SCHEMA).unwrap().unwrap();
+    let mut records = Vec::new();
+    for (file, _) in playbook_segments(dir.path()) {
+        for line in fs::read_to_string(snaps.join(&file)).unwrap().lines() {
+            records.push(serde_json::from_str::<serde_json::Value>(line).unwrap());
+        }
+        fs::remove_file(snaps.join(&file)).unwrap();
+    }
+    assert_eq!(records.len(), 7);
+    let obj = meta.as_object_mut().unwrap();
+    obj.remove("playbook");
+    obj.insert("records".into(), serde_json::Value::Array(records));
+    write_snapshot(&snaps, v, 1, &meta).unwrap();
+
+    let e = start(durability(dir.path()));
+    let r = e.recovery().unwrap();
+    assert_eq!((r.snapshot_version, r.snapshot_records), (Some(v), 7), "{r:?}");
+    assert_eq!(observe(&e, &ids), before);
+    // The next snapshot refers to the segment written at start and adds the new records.
+    ids.extend(fill_fresh(&e, "new", 2));
+    e.checkpoint().unwrap().expect("a snapshot");
+    assert_eq!(playbook_segments(dir.path()).iter().map(|s| s.1).sum::<usize>(), 9);
+    let before = observe(&e, &ids);
+    e.crash();
+    drop(e);
+    let e = start(durability(dir.path()));
+    assert_eq!(e.recovery().unwrap().snapshot_records, 9);
+    assert_eq!(observe(&e, &ids), before);
+}
+
+#[test]
+fn a_damaged_playbook_segment_is_a_clear_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = start(durability(dir.path()));
+    fill_fresh(&e, "d", 4);
+    e.checkpoint().unwrap().expect("a snapshot");
+    e.crash();
+    drop(e);
+    let (file, _) = playbook_segments(dir.path()).remove(0);
+    let path = dir.path().join("snapshots").join(&file);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[10] ^= 0x01;
+    fs::write(&path, bytes).unwrap();
+    let err = Engine::start(config(durability(dir.path()))).err().expect("start must fail");
+    let DataflowError::Storage { source: StorageError::Corrupt { path: named, reason }, .. } = &err else {
+        panic!("expected a corrupt segment, got {err:?}")
+    };
+    assert_eq!(named, &path);
+    assert!(reason.contains("CRC-32"), "{reason}");
 }

@@ -6,10 +6,11 @@
 //! `<dir>/wal/` holds the log segments ([`crate::wal`]; one record per [`Input`], keyed by
 //! its version). `<dir>/snapshots/` holds, per snapshot version `V`, `workers-<V>.parquet`
 //! (the live workers, written with [`crate::corpus::write_workers`]: temporary file, fsync,
-//! rename) and `snapshot-<V>.bin` (written last, with [`write_snapshot`]; it names the parquet
-//! file with its size and CRC-32 and carries the delete stamps and the accepted playbook
-//! records). The `.bin` file is the commit point: a crash before it leaves an orphan parquet
-//! file that the next snapshot removes.
+//! rename), `playbook-<V>.jsonl` (the playbook records accepted since the previous snapshot,
+//! possibly merged with older such files: see [`Segment`]) and `snapshot-<V>.bin` (written
+//! last, with [`write_snapshot`]; it names the parquet file and the playbook segments, each
+//! with its size and CRC-32, and carries the delete stamps). The `.bin` file is the commit
+//! point: a crash before it leaves orphan files that the next snapshot removes.
 //!
 //! # Acknowledgement and version order
 //! The feeder needs commands in version order (it advances its inputs to each command's
@@ -40,9 +41,12 @@
 //! [`DurabilityConfig::snapshot_interval`] (whichever comes first, and only if something was
 //! written), and at clean shutdown: new versions stop being issued while the pending writes
 //! drain and the visible version reaches the last issued one (normally a few ms), the state
-//! is copied (`Arc` clones), issuing resumes, and the files are written. The two newest
-//! valid snapshots are kept and the log is truncated behind the *older* of them, because
-//! [`latest_snapshot`] falls back to it if the newest is damaged.
+//! is copied (`Arc` clones; of the playbook, only the records accepted since the last
+//! snapshot), issuing resumes, and the files are written. The two newest valid snapshots are
+//! kept (with every segment either refers to) and the log is truncated behind the *older* of
+//! them, because [`latest_snapshot_raw`] falls back to it if the newest is damaged. A
+//! snapshot of schema 1 (records inline in the `.bin` file) is still read; its records are
+//! written as a segment at start.
 //!
 //! # Recovery
 //! [`open`] reads the log (cutting a torn tail) and the latest snapshot before the dataflow
@@ -71,7 +75,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -85,7 +89,7 @@ use thiserror::Error;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::Stream;
 
-use super::state::{accepted_records, EngineState, PlaybookEntry};
+use super::state::{accepted_records, EngineState, SharedEntry};
 use super::Shared;
 use crate::commands::{Input, PlaybookRecord, Version, WorkerOp};
 use crate::corpus::{read_workers, write_workers, CorpusError};
@@ -94,13 +98,17 @@ use crate::operators::batching::by_time;
 use crate::operators::upsert::route;
 use crate::record::{WorkerId, WorkerRecord};
 use crate::wal::{
-    latest_snapshot, prune_snapshots, write_snapshot, FsyncPolicy, RecoveryReport, Wal, WalConfig, WalError,
-    DEFAULT_SEGMENT_BYTES,
+    latest_snapshot_raw, prune_snapshots, read_snapshot_raw, write_snapshot, FsyncPolicy, RecoveryReport, Wal,
+    WalConfig, WalError, DEFAULT_SEGMENT_BYTES,
 };
 
 /// Schema version of `snapshot-<V>.bin`; bump it whenever the snapshot metadata (or the
 /// meaning of the parquet file) changes, so an old snapshot is a clear error rather than a misread.
-pub const SNAPSHOT_SCHEMA: u32 = 1;
+pub const SNAPSHOT_SCHEMA: u32 = 2;
+
+/// The schema before playbook segments: every accepted record inline in the `.bin` file.
+/// Still read; the first snapshot after such a start writes them into a segment.
+const SCHEMA_INLINE_RECORDS: u32 = 1;
 
 /// Valid snapshots kept; the log is kept behind the oldest of them.
 pub const KEEP_SNAPSHOTS: usize = 2;
@@ -203,6 +211,8 @@ pub struct RecoveryInfo {
     pub snapshot_tombstones: usize,
     /// Accepted playbook records in it.
     pub snapshot_records: usize,
+    /// The playbook segment files they were read from.
+    pub snapshot_segments: usize,
     /// Records read from the log.
     pub log_records: usize,
     /// Log records at or below the snapshot version (already in it).
@@ -236,6 +246,14 @@ pub struct DurabilityStats {
     pub snapshots_written: u64,
     /// The last snapshot failure, cleared by the next success.
     pub last_snapshot_error: Option<String>,
+    /// Time new versions were held back for snapshot cuts since start, seconds.
+    pub snapshot_pause_seconds: f64,
+    /// The longest single hold.
+    pub snapshot_pause_max_seconds: f64,
+    /// Time spent writing snapshot files (with writes flowing) since start, seconds.
+    pub snapshot_write_seconds: f64,
+    /// Bytes of snapshot files written since start (workers, playbook segments, `.bin`).
+    pub snapshot_bytes_written: u64,
 }
 
 /// The `.bin` half of a snapshot.
@@ -253,14 +271,46 @@ struct SnapshotMeta {
     workers_crc32: u32,
     /// Delete stamps (ms) by worker id.
     tombstones: Vec<(String, i64)>,
-    /// Accepted playbook records.
+    /// The accepted playbook records: these files (in the same directory), oldest first.
+    playbook: Vec<Segment>,
+}
+
+/// [`SCHEMA_INLINE_RECORDS`]'s `.bin` half: the playbook records inline.
+#[derive(Debug, Deserialize)]
+struct SnapshotMetaInline {
+    version: Version,
+    workers_file: String,
+    workers: usize,
+    workers_bytes: u64,
+    workers_crc32: u32,
+    tombstones: Vec<(String, i64)>,
     records: Vec<PlaybookRecord>,
+}
+
+/// One file of a snapshot's playbook, `playbook-<V>.jsonl`: the records accepted after the
+/// previous snapshot and up to the one of version `V`, or a merged run of such files, one
+/// JSON record per line in acceptance order. A snapshot writes only its new records (the
+/// playbook only grows, and rewriting all of it at every snapshot took seconds of CPU and
+/// hundreds of MB after an hour), and merges files like a binary counter (see
+/// [`plan_merge`]): after n snapshots a record has been copied O(log n) times and a
+/// snapshot refers to O(log n) files.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Segment {
+    /// File name.
+    file: String,
+    /// Records in it.
+    records: usize,
+    /// Its size in bytes.
+    bytes: u64,
+    /// CRC-32 of its bytes.
+    crc32: u32,
 }
 
 /// A snapshot read back from disk.
 pub(super) struct LoadedSnapshot {
     meta: SnapshotMeta,
     workers: Vec<WorkerRecord>,
+    records: Vec<PlaybookRecord>,
 }
 
 /// The log and snapshot as found on disk, before the dataflow starts.
@@ -282,6 +332,10 @@ impl Opened {
 
 fn workers_file_name(version: Version) -> String {
     format!("workers-{version:020}.parquet")
+}
+
+fn segment_file_name(version: Version) -> String {
+    format!("playbook-{version:020}.jsonl")
 }
 
 fn parse_numbered(name: &str, prefix: &str, suffix: &str) -> Option<Version> {
@@ -388,46 +442,192 @@ pub(super) fn open(config: &DurabilityConfig) -> Result<(Wal<Input>, Opened)> {
 fn load_snapshot(dir: &Path) -> Result<Option<LoadedSnapshot>> {
     let action = "reading the latest snapshot (a snapshot of another schema was written by another \
                   version of lakehouse: move the data directory aside or use that version)";
-    let Some((version, meta)) =
-        latest_snapshot::<SnapshotMeta>(dir, SNAPSHOT_SCHEMA).map_err(|e| DataflowError::storage(action, e))?
+    let storage = |e: StorageError| DataflowError::storage(action, e);
+    let Some(raw) =
+        latest_snapshot_raw(dir, &[SNAPSHOT_SCHEMA, SCHEMA_INLINE_RECORDS]).map_err(|e| storage(e.into()))?
     else {
         return Ok(None);
     };
+    let (mut meta, inline) = if raw.schema == SCHEMA_INLINE_RECORDS {
+        let old: SnapshotMetaInline = raw.decode().map_err(|e| storage(e.into()))?;
+        let meta = SnapshotMeta {
+            version: old.version,
+            workers_file: old.workers_file,
+            workers: old.workers,
+            workers_bytes: old.workers_bytes,
+            workers_crc32: old.workers_crc32,
+            tombstones: old.tombstones,
+            playbook: Vec::new(),
+        };
+        (meta, Some(old.records))
+    } else {
+        (raw.decode::<SnapshotMeta>().map_err(|e| storage(e.into()))?, None)
+    };
     let path = dir.join(&meta.workers_file);
-    let corrupt = |reason: String| DataflowError::storage(action, StorageError::Corrupt { path: path.clone(), reason });
-    if meta.version != version {
-        return Err(corrupt(format!("snapshot {version} claims version {}", meta.version)));
+    if meta.version != raw.version {
+        let reason = format!("snapshot {} claims version {}", raw.version, meta.version);
+        return Err(storage(StorageError::Corrupt { path: raw.path, reason }));
     }
-    let (bytes, crc) = file_crc(&path).map_err(|e| DataflowError::storage(action, e))?;
-    if (bytes, crc) != (meta.workers_bytes, meta.workers_crc32) {
-        return Err(corrupt(format!(
-            "expected {} bytes with CRC-32 {:08x}, found {bytes} bytes with CRC-32 {crc:08x}",
-            meta.workers_bytes, meta.workers_crc32
-        )));
-    }
-    let workers = read_workers(&path).map_err(|e| DataflowError::storage(action, e))?;
+    check_file(&path, meta.workers_bytes, meta.workers_crc32).map_err(storage)?;
+    let workers = read_workers(&path).map_err(|e| storage(e.into()))?;
     if workers.len() != meta.workers {
-        return Err(corrupt(format!("expected {} workers, found {}", meta.workers, workers.len())));
+        let reason = format!("expected {} workers, found {}", meta.workers, workers.len());
+        return Err(storage(StorageError::Corrupt { path, reason }));
     }
-    Ok(Some(LoadedSnapshot { meta, workers }))
+    let records = match inline {
+        // The next snapshot refers to this segment instead of rewriting the records (until
+        // then it is an orphan, and rewritten by the next start).
+        Some(records) if !records.is_empty() => {
+            let migrate = "writing a schema-1 snapshot's playbook records as a segment";
+            let lines = encode_records(&records).map_err(|e| {
+                let reason = e.to_string();
+                DataflowError::storage(migrate, WalError::Encode { path: dir.to_path_buf(), reason })
+            })?;
+            let segment = write_segment(dir, meta.version, &[], &lines, records.len())
+                .map_err(|e| DataflowError::storage(migrate, e))?;
+            meta.playbook.push(segment);
+            records
+        }
+        Some(_) => Vec::new(),
+        None => read_segments(dir, &meta.playbook).map_err(storage)?,
+    };
+    Ok(Some(LoadedSnapshot { meta, workers, records }))
+}
+
+/// Checks a file's size and CRC-32 against what a snapshot recorded.
+fn check_file(path: &Path, bytes: u64, crc32: u32) -> std::result::Result<(), StorageError> {
+    let (found_bytes, found_crc) = file_crc(path)?;
+    if (found_bytes, found_crc) != (bytes, crc32) {
+        return Err(StorageError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!(
+                "expected {bytes} bytes with CRC-32 {crc32:08x}, found {found_bytes} bytes with CRC-32 {found_crc:08x}"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The records of a snapshot's playbook segments, checked against their sizes, checksums
+/// and counts, in acceptance order.
+fn read_segments(dir: &Path, segments: &[Segment]) -> std::result::Result<Vec<PlaybookRecord>, StorageError> {
+    let mut records = Vec::with_capacity(segments.iter().map(|s| s.records).sum());
+    for seg in segments {
+        let path = dir.join(&seg.file);
+        let bytes = fs::read(&path).map_err(|e| io_error(&path, e))?;
+        let corrupt = |reason: String| StorageError::Corrupt { path: path.clone(), reason };
+        let crc = crc32fast::hash(&bytes);
+        if (bytes.len() as u64, crc) != (seg.bytes, seg.crc32) {
+            return Err(corrupt(format!(
+                "expected {} bytes with CRC-32 {:08x}, found {} bytes with CRC-32 {crc:08x}",
+                seg.bytes,
+                seg.crc32,
+                bytes.len()
+            )));
+        }
+        let before = records.len();
+        for (i, line) in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+            let record = serde_json::from_slice(line).map_err(|e| corrupt(format!("line {}: {e}", i + 1)))?;
+            records.push(record);
+        }
+        if records.len() - before != seg.records {
+            return Err(corrupt(format!("expected {} records, found {}", seg.records, records.len() - before)));
+        }
+    }
+    Ok(records)
+}
+
+/// `records` as segment lines (one JSON record and a newline each).
+fn encode_records(records: &[PlaybookRecord]) -> std::result::Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(records.len() * 256);
+    for r in records {
+        serde_json::to_writer(&mut out, r)?;
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// Writes `playbook-<version>.jsonl`: the bytes of `merge` (older segments, verified as
+/// they are copied) followed by `lines` (holding `count` records, from [`encode_records`]),
+/// atomically (temporary file, fsync, rename; the caller's `.bin` write fsyncs the
+/// directory).
+fn write_segment(
+    dir: &Path,
+    version: Version,
+    merge: &[Segment],
+    lines: &[u8],
+    count: usize,
+) -> std::result::Result<Segment, StorageError> {
+    static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+    let file = segment_file_name(version);
+    let path = dir.join(&file);
+    fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    let tmp = dir.join(format!(".{file}.tmp-{}-{}", std::process::id(), TMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let written = (|| -> std::result::Result<Segment, StorageError> {
+        let out = fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| io_error(&tmp, e))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+        let mut hasher = crc32fast::Hasher::new();
+        let (mut bytes, mut records) = (0u64, count);
+        for seg in merge {
+            let from = dir.join(&seg.file);
+            let old = fs::read(&from).map_err(|e| io_error(&from, e))?;
+            if (old.len() as u64, crc32fast::hash(&old)) != (seg.bytes, seg.crc32) {
+                let reason = format!("changed since it was written ({} bytes, {} expected)", old.len(), seg.bytes);
+                return Err(StorageError::Corrupt { path: from, reason });
+            }
+            hasher.update(&old);
+            bytes += old.len() as u64;
+            records += seg.records;
+            out.write_all(&old).map_err(|e| io_error(&tmp, e))?;
+        }
+        hasher.update(lines);
+        bytes += lines.len() as u64;
+        out.write_all(lines).map_err(|e| io_error(&tmp, e))?;
+        let out = out.into_inner().map_err(|e| io_error(&tmp, e.into_error()))?;
+        out.sync_all().map_err(|e| io_error(&tmp, e))?;
+        Ok(Segment { file: file.clone(), records, bytes, crc32: hasher.finalize() })
+    })();
+    let result = written.and_then(|seg| fs::rename(&tmp, &path).map(|()| seg).map_err(|e| io_error(&path, e).into()));
+    if result.is_err() {
+        // Best effort: the original error is what matters.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// How many of `segments` (oldest first) a snapshot adding `new_bytes` of records keeps as
+/// they are; the rest are merged with the new records into one file. Like a binary
+/// counter, the newest file is merged while it is no larger than everything newer, so sizes
+/// at least double from newest to oldest. Nothing new: nothing merged.
+fn plan_merge(segments: &[Segment], new_bytes: u64) -> usize {
+    let mut keep = segments.len();
+    let mut newer = new_bytes;
+    while keep > 0 && newer > 0 && segments[keep - 1].bytes <= newer {
+        keep -= 1;
+        newer += segments[keep].bytes;
+    }
+    keep
 }
 
 /// Feeds the snapshot and the log tail through the running dataflow and waits until all of it
-/// is visible.
-pub(super) fn recover(shared: &Shared, opened: Opened, timeout: Duration) -> Result<RecoveryInfo> {
+/// is visible. Also returns the loaded snapshot's playbook segments, which the next
+/// snapshot builds on.
+pub(super) fn recover(shared: &Shared, opened: Opened, timeout: Duration) -> Result<(RecoveryInfo, Vec<Segment>)> {
     let Opened { records, report, snapshot, started } = opened;
     let mut info = RecoveryInfo { log_records: records.len(), log: report, ..RecoveryInfo::default() };
     let mut in_snapshot: HashSet<String> = HashSet::new();
-    if let Some(LoadedSnapshot { meta, workers }) = snapshot {
+    let mut segments = Vec::new();
+    if let Some(LoadedSnapshot { meta, workers, records: restored }) = snapshot {
         info.snapshot_version = Some(meta.version);
         info.snapshot_workers = workers.len();
         info.snapshot_tombstones = meta.tombstones.len();
-        info.snapshot_records = meta.records.len();
-        in_snapshot = meta.records.iter().map(|r| r.record_id.0.clone()).collect();
+        info.snapshot_records = restored.len();
+        info.snapshot_segments = meta.playbook.len();
+        segments = meta.playbook;
+        in_snapshot = restored.iter().map(|r| r.record_id.0.clone()).collect();
         let mut ops: Vec<WorkerOp> = workers.into_iter().map(WorkerOp::Upsert).collect();
         ops.extend(meta.tombstones.into_iter().map(|(id, at)| WorkerOp::Delete { id: WorkerId(id), at }));
-        let records = meta
-            .records
+        let records = restored
             .into_iter()
             .map(|mut r| {
                 r.restored = true;
@@ -467,6 +667,7 @@ pub(super) fn recover(shared: &Shared, opened: Opened, timeout: Duration) -> Res
         snapshot_workers = info.snapshot_workers,
         snapshot_tombstones = info.snapshot_tombstones,
         snapshot_records = info.snapshot_records,
+        snapshot_segments = info.snapshot_segments,
         log_records = info.log_records,
         covered = info.covered,
         replayed = info.replayed,
@@ -478,26 +679,37 @@ pub(super) fn recover(shared: &Shared, opened: Opened, timeout: Duration) -> Res
     if let Some(msg) = &info.log.message {
         tracing::warn!(%msg, "recovery cut a torn or corrupt tail off the write-ahead log");
     }
-    Ok(info)
+    Ok((info, segments))
 }
 
 /// A consistent copy of the state at one version. Taken while writes wait (see
 /// [`Durability::checkpoint`]), so it shares what it can (workers and playbook entries are
 /// `Arc`s) and leaves sorting and converting to [`Durability::write`]: a deep copy of the
-/// playbook, which only grows, held writes for seconds after an hour of fills.
+/// playbook, which only grows, held writes for seconds after an hour of fills. Of the
+/// playbook it takes only the records accepted since the last snapshot: the earlier ones
+/// are in that snapshot's segments.
 struct Cut {
     version: Version,
     workers: Vec<Arc<WorkerRecord>>,
     tombstones: Vec<(String, i64)>,
-    records: Vec<(Arc<str>, Arc<PlaybookEntry>)>,
+    new_records: Vec<SharedEntry>,
 }
 
 impl Cut {
     fn copy(state: &EngineState, version: Version) -> Cut {
         let workers = state.workers.read().values().cloned().collect();
         let tombstones: Vec<(String, i64)> = state.tombstones.read().iter().map(|(k, v)| (k.clone(), *v)).collect();
-        Cut { version, workers, tombstones, records: state.accepted_entries() }
+        Cut { version, workers, tombstones, new_records: state.unsnapshotted_entries() }
     }
+}
+
+/// What [`Durability::write`] wrote.
+struct Written {
+    version: Version,
+    /// The snapshot's playbook segments.
+    playbook: Vec<Segment>,
+    /// How many of the cut's new records it holds (all of them).
+    new_records: usize,
 }
 
 /// Bookkeeping of the snapshots; its mutex also serialises snapshot writes.
@@ -513,6 +725,8 @@ struct Book {
     replayed: u64,
     /// No periodic attempt before this (set after a failure).
     retry_at: Option<Instant>,
+    /// The playbook segments of the last snapshot written or loaded.
+    playbook: Vec<Segment>,
 }
 
 /// The durability half of a running engine: snapshots and the recovery report.
@@ -528,6 +742,11 @@ pub(super) struct Durability {
     last_version: AtomicU64,
     snapshots_written: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// Nanoseconds: cut pauses (sum, max) and file writes (sum); bytes written.
+    pause_ns: AtomicU64,
+    pause_max_ns: AtomicU64,
+    write_ns: AtomicU64,
+    bytes_written: AtomicU64,
     thread: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
 }
 
@@ -538,20 +757,32 @@ impl Durability {
             recovery: Mutex::new(None),
             ready: AtomicBool::new(false),
             finished: AtomicBool::new(false),
-            book: Mutex::new(Book { version: None, at: Instant::now(), writes: 0, replayed: 0, retry_at: None }),
+            book: Mutex::new(Book {
+                version: None,
+                at: Instant::now(),
+                writes: 0,
+                replayed: 0,
+                retry_at: None,
+                playbook: Vec::new(),
+            }),
             last_version: AtomicU64::new(0),
             snapshots_written: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            pause_ns: AtomicU64::new(0),
+            pause_max_ns: AtomicU64::new(0),
+            write_ns: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
             thread: Mutex::new(None),
         }
     }
 
-    /// Record the recovery and allow snapshots.
-    pub(super) fn set_ready(&self, info: RecoveryInfo) {
+    /// Record the recovery (and the loaded snapshot's playbook segments) and allow snapshots.
+    pub(super) fn set_ready(&self, info: RecoveryInfo, playbook: Vec<Segment>) {
         {
             let mut book = self.book.lock();
             book.version = info.snapshot_version;
             book.replayed = info.replayed as u64;
+            book.playbook = playbook;
         }
         self.last_version.store(info.snapshot_version.unwrap_or(0), Ordering::Relaxed);
         *self.recovery.lock() = Some(info);
@@ -573,6 +804,10 @@ impl Durability {
             last_snapshot_version: Some(self.last_version.load(Ordering::Relaxed)).filter(|v| *v > 0),
             snapshots_written: self.snapshots_written.load(Ordering::Relaxed),
             last_snapshot_error: self.last_error.lock().clone(),
+            snapshot_pause_seconds: self.pause_ns.load(Ordering::Relaxed) as f64 / 1e9,
+            snapshot_pause_max_seconds: self.pause_max_ns.load(Ordering::Relaxed) as f64 / 1e9,
+            snapshot_write_seconds: self.write_ns.load(Ordering::Relaxed) as f64 / 1e9,
+            snapshot_bytes_written: self.bytes_written.load(Ordering::Relaxed),
         }
     }
 
@@ -584,6 +819,7 @@ impl Durability {
         }
         let mut book = self.book.lock();
         let writes = shared.logged_writes();
+        let asked = Instant::now();
         let result = shared.with_quiesced(DRAIN_TIMEOUT, |version| {
             if book.version == Some(version) {
                 None
@@ -591,6 +827,9 @@ impl Durability {
                 Some(Cut::copy(state, version))
             }
         });
+        let paused = u64::try_from(asked.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.pause_ns.fetch_add(paused, Ordering::Relaxed);
+        self.pause_max_ns.fetch_max(paused, Ordering::Relaxed);
         let cut = match result {
             Ok(Some(cut)) => cut,
             Ok(None) => {
@@ -604,9 +843,10 @@ impl Durability {
                 return Err(e);
             }
         };
-        match self.write(shared, cut) {
-            Ok(v) => {
-                self.succeeded(&mut book, v, writes);
+        match self.write(shared, &book.playbook, cut) {
+            Ok(written) => {
+                let v = written.version;
+                self.succeeded(&mut book, state, written, writes);
                 Ok(Some(v))
             }
             Err(e) => {
@@ -616,8 +856,11 @@ impl Durability {
         }
     }
 
-    fn succeeded(&self, book: &mut Book, version: Version, writes: u64) {
-        *book = Book { version: Some(version), at: Instant::now(), writes, replayed: 0, retry_at: None };
+    fn succeeded(&self, book: &mut Book, state: &EngineState, written: Written, writes: u64) {
+        let Written { version, playbook, new_records } = written;
+        // The snapshot holds them now; records accepted since its cut stay.
+        state.forget_snapshotted(new_records);
+        *book = Book { version: Some(version), at: Instant::now(), writes, replayed: 0, retry_at: None, playbook };
         self.last_version.store(version, Ordering::Relaxed);
         self.snapshots_written.fetch_add(1, Ordering::Relaxed);
         *self.last_error.lock() = None;
@@ -629,8 +872,17 @@ impl Durability {
         *self.last_error.lock() = Some(e.to_string());
     }
 
-    /// Write the files of `cut`, prune old snapshots and truncate the log behind them.
-    fn write(&self, shared: &Shared, cut: Cut) -> Result<Version> {
+    /// Write the files of `cut` (its new playbook records as a segment after `prior`, the
+    /// last snapshot's), prune old snapshots and truncate the log behind them.
+    fn write(&self, shared: &Shared, prior: &[Segment], cut: Cut) -> Result<Written> {
+        let started = Instant::now();
+        let written = self.write_files(shared, prior, cut);
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.write_ns.fetch_add(took, Ordering::Relaxed);
+        written
+    }
+
+    fn write_files(&self, shared: &Shared, prior: &[Segment], cut: Cut) -> Result<Written> {
         let dir = self.config.snapshot_dir();
         let v = cut.version;
         let name = workers_file_name(v);
@@ -642,6 +894,19 @@ impl Durability {
             file_crc(&path).map_err(|e| DataflowError::storage("reading back the worker snapshot", e))?;
         let mut tombstones = cut.tombstones;
         tombstones.sort();
+        let action = "writing the snapshot's playbook segment";
+        let lines = encode_records(&accepted_records(&cut.new_records)).map_err(|e| {
+            DataflowError::storage(action, WalError::Encode { path: dir.clone(), reason: e.to_string() })
+        })?;
+        let keep = plan_merge(prior, lines.len() as u64);
+        let mut playbook = prior[..keep].to_vec();
+        let mut bytes = workers_bytes;
+        if keep < prior.len() || !lines.is_empty() {
+            let segment = write_segment(&dir, v, &prior[keep..], &lines, cut.new_records.len())
+                .map_err(|e| DataflowError::storage(action, e))?;
+            bytes += segment.bytes;
+            playbook.push(segment);
+        }
         let meta = SnapshotMeta {
             version: v,
             workers_file: name,
@@ -649,12 +914,14 @@ impl Durability {
             workers_bytes,
             workers_crc32,
             tombstones,
-            records: accepted_records(&cut.records),
+            playbook,
         };
         // Same directory as the parquet file: this call's directory fsync also makes the
         // parquet file's rename durable.
-        write_snapshot(&dir, v, SNAPSHOT_SCHEMA, &meta)
+        let bin = write_snapshot(&dir, v, SNAPSHOT_SCHEMA, &meta)
             .map_err(|e| DataflowError::storage("writing the snapshot", e))?;
+        bytes += fs::metadata(&bin).map_or(0, |m| m.len());
+        self.bytes_written.fetch_add(bytes, Ordering::Relaxed);
         let action = "pruning old snapshots";
         prune_snapshots(&dir, KEEP_SNAPSHOTS).map_err(|e| DataflowError::storage(action, e))?;
         let kept = remove_orphans(&dir).map_err(|e| DataflowError::storage(action, e))?;
@@ -664,7 +931,7 @@ impl Durability {
                     .map_err(|e| DataflowError::storage("truncating the write-ahead log", e))?;
             }
         }
-        Ok(v)
+        Ok(Written { version: v, playbook: meta.playbook, new_records: cut.new_records.len() })
     }
 
     /// Whether the periodic trigger fires now.
@@ -738,8 +1005,9 @@ impl Durability {
             return;
         }
         let writes = shared.logged_writes();
-        match self.write(shared, Cut::copy(state, applied_through)) {
-            Ok(v) => self.succeeded(&mut book, v, writes),
+        let prior = book.playbook.clone();
+        match self.write(shared, &prior, Cut::copy(state, applied_through)) {
+            Ok(written) => self.succeeded(&mut book, state, written, writes),
             Err(e) => {
                 tracing::error!(error = %e, "final snapshot failed; the log still holds every acknowledged write");
                 self.failed(&mut book, &e);
@@ -748,20 +1016,31 @@ impl Durability {
     }
 }
 
-/// Removes worker parquet files no `.bin` snapshot refers to (a crash between the two writes,
-/// or pruned snapshots) and parquet temporaries of other processes; returns the versions of
-/// the `.bin` snapshots left.
+/// Removes worker parquet files and playbook segments no `.bin` snapshot refers to (a crash
+/// between the writes, merged segments, pruned snapshots) and temporaries of other
+/// processes; returns the versions of the `.bin` snapshots left. The segments of a kept
+/// snapshot are read from its file (a corrupt or undecodable one cannot be loaded, so its
+/// segments are not needed).
 fn remove_orphans(dir: &Path) -> std::result::Result<Vec<Version>, WalError> {
     let names: Vec<String> = fs::read_dir(dir)
         .map_err(|e| io_error(dir, e))?
         .filter_map(|entry| entry.ok().and_then(|e| e.file_name().into_string().ok()))
         .collect();
     let kept: Vec<Version> = names.iter().filter_map(|n| parse_numbered(n, "snapshot-", ".bin")).collect();
+    let mut segments: HashSet<String> = HashSet::new();
+    for v in &kept {
+        let meta = read_snapshot_raw(dir, *v)?.filter(|raw| raw.schema == SNAPSHOT_SCHEMA).map(|raw| raw.decode());
+        if let Some(Ok(SnapshotMeta { playbook, .. })) = meta {
+            segments.extend(playbook.into_iter().map(|s| s.file));
+        }
+    }
     let own_tmp = format!(".tmp-{}-", std::process::id());
     for name in &names {
-        let orphan = parse_numbered(name, "workers-", ".parquet").is_some_and(|v| !kept.contains(&v));
-        let stale_tmp = name.starts_with(".workers-") && name.contains(".parquet.tmp-") && !name.contains(&own_tmp);
-        if orphan || stale_tmp {
+        let orphan = parse_numbered(name, "workers-", ".parquet").is_some_and(|v| !kept.contains(&v))
+            || (parse_numbered(name, "playbook-", ".jsonl").is_some() && !segments.contains(name));
+        let temporary = (name.starts_with(".workers-") && name.contains(".parquet.tmp-"))
+            || (name.starts_with(".playbook-") && name.contains(".jsonl.tmp-"));
+        if orphan || (temporary && !name.contains(&own_tmp)) {
             let path = dir.join(name);
             match fs::remove_file(&path) {
                 Ok(()) => {}
@@ -807,5 +1086,37 @@ impl<'s> TrackTombstones<'s> for Stream<'s, Version, Vec<(WorkerOp, Version)>> {
             }
             out.extend(changed);
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(bytes: u64) -> Segment {
+        Segment { file: String::new(), records: 1, bytes, crc32: 0 }
+    }
+
+    #[test]
+    fn segments_merge_like_a_binary_counter() {
+        let mut segs: Vec<Segment> = Vec::new();
+        let mut copied = 0u64;
+        for n in 1..=64u64 {
+            let keep = plan_merge(&segs, 100);
+            let merged: u64 = segs[keep..].iter().map(|s| s.bytes).sum();
+            copied += merged;
+            segs.truncate(keep);
+            segs.push(seg(merged + 100));
+            // Equal-sized snapshots: one file per set bit of the count, oldest largest.
+            assert_eq!(segs.len(), n.count_ones() as usize, "after {n}: {segs:?}");
+            assert_eq!(segs.iter().map(|s| s.bytes).sum::<u64>(), 100 * n);
+            assert!(segs.windows(2).all(|w| w[0].bytes > w[1].bytes), "{segs:?}");
+        }
+        // 64 snapshots: each record copied at most log2(64) = 6 times.
+        assert!(copied <= 64 * 100 * 6, "{copied}");
+        // Nothing new: nothing merged. A small addition after a big file keeps it.
+        assert_eq!(plan_merge(&segs, 0), segs.len());
+        assert_eq!(plan_merge(&[seg(10_000)], 100), 1);
+        assert_eq!(plan_merge(&[seg(10_000), seg(100)], 100), 1);
     }
 }

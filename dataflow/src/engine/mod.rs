@@ -501,6 +501,7 @@ impl Engine {
             workers: RwLock::new(Default::default()),
             visibility: RwLock::new(()),
             playbook: RwLock::new(HashMap::new()),
+            unsnapshotted: config.durability.is_some().then(|| Mutex::new(Vec::new())),
             outcomes: RwLock::new(HashMap::new()),
             tombstones: RwLock::new(HashMap::new()),
             query_workers: RwLock::new(Default::default()),
@@ -566,10 +567,10 @@ impl Engine {
         if let (Some(d), Some(opened), Some(dcfg)) = (&engine.durable, opened, &config.durability) {
             // On error the engine is dropped: its dataflow stops, and no snapshot is written
             // because recovery never completed.
-            let info = durable::recover(&engine.shared, opened, dcfg.recovery_timeout)?;
+            let (info, playbook) = durable::recover(&engine.shared, opened, dcfg.recovery_timeout)?;
             // The replayed log is not traffic: its delays would dominate the tail.
             engine.shared.delays.reset();
-            d.set_ready(info);
+            d.set_ready(info, playbook);
             d.spawn_snapshotter(Arc::clone(&engine.shared), Arc::clone(&engine.state))?;
         }
         // Jobs run (and interrupted ones resume) only on the recovered state.

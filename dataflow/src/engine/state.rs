@@ -42,6 +42,9 @@ pub struct PlaybookEntry {
     pub job: FillJob,
 }
 
+/// An accepted playbook entry with its record id, shared with the playbook map.
+pub type SharedEntry = (Arc<str>, Arc<PlaybookEntry>);
+
 /// `map[key] = value`, or remove `key` when `value` is `None`.
 fn set_or_remove<V, S: std::hash::BuildHasher>(map: &mut HashMap<String, V, S>, key: String, value: Option<V>) {
     match value {
@@ -73,6 +76,11 @@ pub struct EngineState {
     pub visibility: RwLock<()>,
     /// Accepted playbook entries by record id.
     pub playbook: RwLock<HashMap<Arc<str>, Arc<PlaybookEntry>>>,
+    /// Accepted playbook entries that no snapshot holds yet, in acceptance order; `None`
+    /// when the engine is not durable. Records restored from a snapshot are not added: its
+    /// playbook segments hold them. A snapshot writes these as its new segment and then
+    /// forgets them (see [`crate::engine::durable`]).
+    pub unsnapshotted: Option<Mutex<Vec<SharedEntry>>>,
     /// Outcomes of decided records.
     pub outcomes: RwLock<HashMap<String, RecordOutcome>>,
     /// Delete stamps (ms) of deleted worker ids whose newest op is a delete, maintained only
@@ -253,14 +261,16 @@ impl EngineState {
                     placements.entry(w.0.clone()).or_default().push(d);
                 }
             }
-            self.playbook.write().insert(
-                Arc::from(rid.as_str()),
-                Arc::new(PlaybookEntry {
-                    query: o.record.query.clone(),
-                    worker_ids: o.record.worker_ids.iter().map(|w| w.0.clone()).collect(),
-                    job: o.record.job.clone(),
-                }),
-            );
+            let id: Arc<str> = Arc::from(rid.as_str());
+            let entry = Arc::new(PlaybookEntry {
+                query: o.record.query.clone(),
+                worker_ids: o.record.worker_ids.iter().map(|w| w.0.clone()).collect(),
+                job: o.record.job.clone(),
+            });
+            if let (Some(log), false) = (&self.unsnapshotted, o.record.restored) {
+                log.lock().push((Arc::clone(&id), Arc::clone(&entry)));
+            }
+            self.playbook.write().insert(id, entry);
             self.outcomes.write().insert(rid, RecordOutcome::Accepted);
         }
         for (id, err) in self.playbook_index.apply(updates, version) {
@@ -288,10 +298,20 @@ impl EngineState {
         }
     }
 
-    /// The accepted playbook records, shared (unordered): cheap to take while writes wait
-    /// for a snapshot's cut (see [`accepted_records`]).
-    pub fn accepted_entries(&self) -> Vec<(Arc<str>, Arc<PlaybookEntry>)> {
-        self.playbook.read().iter().map(|(id, e)| (Arc::clone(id), Arc::clone(e))).collect()
+    /// The accepted playbook entries no snapshot holds yet, shared, in acceptance order:
+    /// cheap to take while writes wait for a snapshot's cut (see [`accepted_records`]).
+    pub fn unsnapshotted_entries(&self) -> Vec<SharedEntry> {
+        self.unsnapshotted.as_ref().map(|log| log.lock().clone()).unwrap_or_default()
+    }
+
+    /// Forgets the first `n` entries of [`EngineState::unsnapshotted_entries`]: a snapshot
+    /// now holds them. Only the snapshot writer calls this, so they are the ones it copied.
+    pub fn forget_snapshotted(&self, n: usize) {
+        if let Some(log) = &self.unsnapshotted {
+            let mut log = log.lock();
+            let n = n.min(log.len());
+            log.drain(..n);
+        }
     }
 
     /// Record a refused write.
@@ -311,9 +331,9 @@ impl EngineState {
     }
 }
 
-/// Entries from [`EngineState::accepted_entries`] as records again, sorted by id.
-pub fn accepted_records(entries: &[(Arc<str>, Arc<PlaybookEntry>)]) -> Vec<PlaybookRecord> {
-    let mut out: Vec<PlaybookRecord> = entries
+/// Entries from [`EngineState::unsnapshotted_entries`] as records again, in their order.
+pub fn accepted_records(entries: &[SharedEntry]) -> Vec<PlaybookRecord> {
+    entries
         .iter()
         .map(|(id, e)| PlaybookRecord {
             record_id: RecordId(id.to_string()),
@@ -322,7 +342,5 @@ pub fn accepted_records(entries: &[(Arc<str>, Arc<PlaybookEntry>)]) -> Vec<Playb
             worker_ids: e.worker_ids.iter().cloned().map(WorkerId).collect(),
             restored: false,
         })
-        .collect();
-    out.sort_by(|a, b| a.record_id.cmp(&b.record_id));
-    out
+        .collect()
 }

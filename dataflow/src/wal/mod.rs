@@ -47,7 +47,9 @@ mod log;
 mod snapshot;
 
 pub use log::Wal;
-pub use snapshot::{latest_snapshot, prune_snapshots, write_snapshot};
+pub use snapshot::{
+    latest_snapshot, latest_snapshot_raw, prune_snapshots, read_snapshot_raw, write_snapshot, RawSnapshot,
+};
 
 /// Default size past which a segment is closed and the next record opens a new one: 64 MiB.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;

@@ -160,12 +160,42 @@ fn read_verified(path: &Path, name_version: u64) -> Result<Result<(Header, Vec<u
     })
 }
 
+/// A verified snapshot file, not yet decoded.
+#[derive(Debug)]
+pub struct RawSnapshot {
+    /// Its version.
+    pub version: u64,
+    /// The schema version it was written with.
+    pub schema: u32,
+    /// The file.
+    pub path: PathBuf,
+    /// The serde_json payload.
+    pub payload: Vec<u8>,
+}
+
+impl RawSnapshot {
+    /// Decodes the payload as `T` ([`WalError::Decode`] naming the file if it does not).
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, WalError> {
+        serde_json::from_slice(&self.payload)
+            .map_err(|e| WalError::Decode { path: self.path.clone(), reason: e.to_string() })
+    }
+}
+
 /// The newest valid snapshot in `dir` as `(version, value)`; `Ok(None)` if there is none (or
 /// no `dir`). A corrupt newest snapshot is skipped with a warning in favour of the previous
 /// one; if every snapshot is corrupt the newest one's damage is [`WalError::Corrupt`]. A valid
 /// snapshot written with another schema version is [`WalError::SchemaMismatch`], and one
 /// that does not decode as `T` is [`WalError::Decode`]: both are errors, never skipped.
 pub fn latest_snapshot<T: DeserializeOwned>(dir: &Path, expected_schema: u32) -> Result<Option<(u64, T)>, WalError> {
+    match latest_snapshot_raw(dir, &[expected_schema])? {
+        Some(raw) => Ok(Some((raw.version, raw.decode()?))),
+        None => Ok(None),
+    }
+}
+
+/// [`latest_snapshot`] for a reader of several schema versions (`schemas`, newest first: a
+/// mismatch names the first as expected), leaving the decoding to the caller.
+pub fn latest_snapshot_raw(dir: &Path, schemas: &[u32]) -> Result<Option<RawSnapshot>, WalError> {
     let mut first_corrupt: Option<(PathBuf, String)> = None;
     for (version, path) in list_snapshots(dir)? {
         let (header, payload) = match read_verified(&path, version)? {
@@ -176,11 +206,11 @@ pub fn latest_snapshot<T: DeserializeOwned>(dir: &Path, expected_schema: u32) ->
                 continue;
             }
         };
-        if header.schema != expected_schema {
-            return Err(WalError::SchemaMismatch { path, found: header.schema, expected: expected_schema });
+        if !schemas.contains(&header.schema) {
+            let expected = schemas.first().copied().unwrap_or_default();
+            return Err(WalError::SchemaMismatch { path, found: header.schema, expected });
         }
-        let value = serde_json::from_slice(&payload).map_err(|e| WalError::Decode { path, reason: e.to_string() })?;
-        return Ok(Some((version, value)));
+        return Ok(Some(RawSnapshot { version, schema: header.schema, path, payload }));
     }
     match first_corrupt {
         Some((path, reason)) => {
@@ -188,6 +218,21 @@ pub fn latest_snapshot<T: DeserializeOwned>(dir: &Path, expected_schema: u32) ->
         }
         None => Ok(None),
     }
+}
+
+/// The snapshot of `version` in `dir`, verified but not decoded; `Ok(None)` if there is no
+/// such file or it is corrupt.
+pub fn read_snapshot_raw(dir: &Path, version: u64) -> Result<Option<RawSnapshot>, WalError> {
+    let path = dir.join(snapshot_file_name(version));
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(read_verified(&path, version)?.ok().map(|(header, payload)| RawSnapshot {
+        version,
+        schema: header.schema,
+        path,
+        payload,
+    }))
 }
 
 /// Keeps the `keep` newest *valid* snapshots in `dir` and deletes every snapshot older than

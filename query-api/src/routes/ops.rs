@@ -90,6 +90,25 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Timely times opened for the versions handed to the dataflow (versions that queued together share one).",
         s.dataflow_times as f64,
     );
+    if let Some(d) = state.engine.durability_stats() {
+        gauge("lakehouse_snapshots_written_total", "Snapshots written since start.", d.snapshots_written as f64);
+        gauge(
+            "lakehouse_snapshot_pause_seconds_total",
+            "Time new versions were held back for snapshot cuts.",
+            d.snapshot_pause_seconds,
+        );
+        gauge("lakehouse_snapshot_pause_max_seconds", "Longest single snapshot cut.", d.snapshot_pause_max_seconds);
+        gauge(
+            "lakehouse_snapshot_write_seconds_total",
+            "Time spent writing snapshot files (writes keep flowing).",
+            d.snapshot_write_seconds,
+        );
+        gauge(
+            "lakehouse_snapshot_bytes_written_total",
+            "Bytes of snapshot files written (workers, playbook segments, metadata).",
+            d.snapshot_bytes_written as f64,
+        );
+    }
     let d = &s.visibility_delay;
     let _ = write!(
         out,
