@@ -61,7 +61,9 @@ async fn open_run_with_ingest_writes_every_output() {
     assert_eq!(json["scenarios_total"], s.scenarios_total);
     assert_eq!(json["arrival"], "poisson");
     let table = loadtest::report::table::render(s);
-    assert!(table.contains("| Scenario | Runs | Fail% | p50 | p95 | p99 | max |"));
+    assert!(table.contains("| Scenario | Runs | Failed | Dropped | Not ok% | p50 | p95 | p99 | max |"));
+    let t = &s.total;
+    assert!(table.contains(&format!("| **TOTAL** | {} | {} | {} | ", t.runs, t.failed, t.dropped)), "{table}");
     assert!(table.contains("↳ POST /v1/search"));
 }
 

@@ -12,14 +12,15 @@ fn ms(v: f64) -> String {
 fn row(out: &mut String, name: &str, s: &ScenarioStats) {
     let _ = writeln!(
         out,
-        "| {name} | {} | {:.1}% | {} | {} | {} | {} | {} |",
+        "| {name} | {} | {} | {} | {:.1}% | {} | {} | {} | {} |",
         s.runs,
+        s.failed,
+        s.dropped,
         s.fail_pct,
         ms(s.latency.p50_ms),
         ms(s.latency.p95_ms),
         ms(s.latency.p99_ms),
         ms(s.latency.max_ms),
-        s.dropped,
     );
 }
 
@@ -37,8 +38,10 @@ pub fn render(summary: &Summary) -> String {
         m.rate.map(|r| format!(" {r}/s")).unwrap_or_default(),
         m.elapsed_s
     );
-    out.push_str("| Scenario | Runs | Fail% | p50 | p95 | p99 | max | Dropped |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    // Failed checks and dropped arrivals apart: "Not ok%" is the share of scheduled
+    // iterations that failed, were dropped or were aborted (what `fail<` thresholds test).
+    out.push_str("| Scenario | Runs | Failed | Dropped | Not ok% | p50 | p95 | p99 | max |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for s in &summary.scenarios {
         if s.runs + s.dropped + s.aborted == 0 {
             continue;
@@ -49,6 +52,7 @@ pub fn render(summary: &Summary) -> String {
         }
     }
     row(&mut out, "**TOTAL**", &summary.total);
+    out.push_str("\nNot ok% = (failed + dropped + aborted) ÷ scheduled; `fail<` thresholds test it.\n");
     let _ = writeln!(
         out,
         "\n{:.1} scenarios/s, {} dropped, {} aborted (latencies from intended start; uncorrected p99 {})",
