@@ -143,9 +143,11 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
 def load_run(run_dir: Path) -> Run:
     run_dir = Path(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
-    sc = pd.read_parquet(run_dir / "scenarios.parquet")
-    st = pd.read_parquet(run_dir / "steps.parquet")
+    # The harness writes rows as they complete; time order is what the analysis wants.
+    sc = pd.read_parquet(run_dir / "scenarios.parquet").sort_values(["intended_ns", "iteration"], ignore_index=True)
+    st = pd.read_parquet(run_dir / "steps.parquet").sort_values(["intended_ns", "iteration"], ignore_index=True)
     fr = _read(run_dir / "freshness.parquet", ["id", "op", "sent_ns", "freshness_ms", "ack_ms", "ok", "failure_reason"])
+    fr = fr.sort_values("sent_ns", ignore_index=True)
     for df in (sc, st):
         df["t_s"] = df["intended_ns"].astype("float64") / 1e9
         df["end_s"] = df["end_ns"].astype("float64") / 1e9

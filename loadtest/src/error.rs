@@ -66,6 +66,9 @@ pub enum LoadError {
     /// The embedded server or its corpus could not be set up.
     #[error("embedded server: {0}")]
     Embedded(String),
+    /// The thread writing the run's outputs failed (a bug).
+    #[error("output writer: {0}")]
+    Writer(String),
 }
 
 impl LoadError {
@@ -88,6 +91,7 @@ impl LoadError {
             | Self::Arrow { .. }
             | Self::Histogram { .. }
             | Self::NotReady { .. }
+            | Self::Writer(_)
             | Self::Embedded(_) => 1,
         }
     }

@@ -323,24 +323,27 @@ mod tests {
         .expect("doc")
     }
 
-    fn ingester(plan: IngestPlan, in_flight: &[&str]) -> Ingester {
-        Ingester {
+    /// An ingester whose writes are never sent (its outputs go to a directory dropped with it).
+    fn ingester(plan: IngestPlan, in_flight: &[&str]) -> (Ingester, tempfile::TempDir) {
+        let out = tempfile::tempdir().expect("tempdir");
+        let ing = Ingester {
             client: ApiClient::new("http://127.0.0.1:9", Duration::from_secs(1)),
             base: Arc::new(vec![doc("w-1"), doc("w-2"), doc("w-3")]),
             plan,
             clock: RunClock { start: Instant::now() },
-            sink: Arc::default(),
+            sink: Arc::new(Collector::create(out.path(), "run-test").expect("collector")),
             live: Mutex::default(),
             next_id: AtomicU64::new(FIRST_NEW_ID),
             last_updated_at: AtomicI64::new(0),
             in_flight: Mutex::new(in_flight.iter().map(|s| s.to_string()).collect()),
-        }
+        };
+        (ing, out)
     }
 
     #[test]
     fn the_new_fraction_sets_how_many_upserts_create_workers() {
         for (fraction, lo, hi) in [(0.0, 0, 0), (0.1, 60, 140), (0.5, 420, 580), (1.0, 1_000, 1_000)] {
-            let ing = ingester(
+            let (ing, _out) = ingester(
                 IngestPlan { new_fraction: fraction, ..IngestPlan::new(10.0, Duration::from_secs(1), 1) },
                 &[],
             );
@@ -355,7 +358,7 @@ mod tests {
 
     #[test]
     fn an_update_never_picks_a_worker_with_a_write_in_flight() {
-        let ing = ingester(IngestPlan::new(10.0, Duration::from_secs(1), 1), &["w-1", "w-3"]);
+        let (ing, _out) = ingester(IngestPlan::new(10.0, Duration::from_secs(1), 1), &["w-1", "w-3"]);
         let mut rng = StdRng::seed_from_u64(3);
         let mut updates = 0;
         for _ in 0..200 {

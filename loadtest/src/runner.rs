@@ -22,7 +22,7 @@ use crate::executor::{self, ExecPlan, LoadModel, Stop};
 use crate::ingest::{self, IngestPlan};
 use crate::progress::Progress;
 use crate::queries::{QueryMix, WorkerDoc};
-use crate::report::{self, Collector, Histograms, RunMeta, Summary};
+use crate::report::{self, Collector, RunMeta, Summary};
 use crate::scenarios::{Counters, RunClock, ScenarioEnv, ScenarioKind, Weights};
 use crate::threshold::{self, Rule};
 use crate::wire::SearchRequest;
@@ -273,7 +273,8 @@ async fn drive(
         today: today(),
         seed: config.seed,
     });
-    let sink = Arc::new(Collector::default());
+    // Rows stream to the output files as they complete (see `Collector`).
+    let sink = Arc::new(Collector::create(&config.out_dir, &run_id)?);
     let stop = Stop::new();
     if config.stop_on_ctrl_c {
         let stop = stop.clone();
@@ -317,8 +318,7 @@ async fn drive(
         p.finish();
     }
 
-    let (iterations, freshness) = sink.take();
-    let histograms = Histograms::build(&iterations, &freshness)?;
+    let histograms = sink.finish()?;
     let mut counters = BTreeMap::new();
     counters.insert("changed_by_ingest".to_owned(), env.counters.changed_by_ingest.load(Ordering::Relaxed));
     counters.insert("surge_retries".to_owned(), env.counters.surge_retries.load(Ordering::Relaxed));
@@ -349,10 +349,10 @@ async fn drive(
         out_dir: config.out_dir.display().to_string(),
         weights: ScenarioKind::ALL.iter().map(|k| (k.name().to_owned(), config.weights.get(*k))).collect(),
     };
-    let mut summary = Summary::build(meta, &histograms, &freshness, counters);
+    let mut summary = Summary::build(meta, &histograms, counters);
     summary.thresholds = threshold::evaluate(&config.thresholds, &summary);
     summary.passed = summary.thresholds.iter().all(|t| t.passed);
-    report::write_outputs(&config.out_dir, &summary, &histograms, &iterations, &freshness)?;
+    report::write_outputs(&config.out_dir, &summary, &histograms)?;
     // Best effort, like fetching it: the report is written already.
     match server_metrics {
         Ok(text) => {

@@ -179,3 +179,42 @@ fn freshness_round_trips() {
     assert!(!back[1].contains_key("visible_ns"));
     assert_eq!(back[1]["ok"], "false");
 }
+
+/// Rows in a parquet file, from its footer.
+fn row_count(path: &Path) -> i64 {
+    let file = File::open(path).expect("open parquet");
+    ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet reader").metadata().file_metadata().num_rows()
+}
+
+#[test]
+fn the_collector_streams_rows_to_disk_while_the_run_goes_on() {
+    use loadtest::report::parquet::ROW_GROUP_ROWS;
+    use loadtest::report::Collector;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = Collector::create(dir.path(), "run-stream").expect("collector");
+    let its = iterations(3 * ROW_GROUP_ROWS as u64);
+    let (dropped, want_steps) = (
+        its.iter().filter(|i| i.outcome == Outcome::Dropped).count() as u64,
+        its.iter().map(|i| i.steps.len().max(1)).sum::<usize>(),
+    );
+    for it in its.iter().cloned() {
+        sink.push_iteration(it);
+    }
+    // Full row groups reach the disk while the sink is still open: nothing waits for the end
+    // of the run in memory.
+    let partial = dir.path().join("scenarios.parquet.partial");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::metadata(&partial).map_or(0, |m| m.len()) < 100_000 {
+        assert!(std::time::Instant::now() < deadline, "no row group written before the sink was finished");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!dir.path().join("scenarios.parquet").exists(), "a table gets its name only when complete");
+    let h = sink.finish().expect("finish");
+    assert_eq!((h.total.runs + h.total.dropped + h.total.aborted) as usize, its.len());
+    assert_eq!(h.total.dropped, dropped);
+    assert_eq!(row_count(&dir.path().join("scenarios.parquet")), its.len() as i64);
+    assert_eq!(row_count(&dir.path().join("steps.parquet")), want_steps as i64);
+    assert_eq!(row_count(&dir.path().join("freshness.parquet")), 0);
+    assert!(!partial.exists());
+}

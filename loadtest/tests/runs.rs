@@ -119,17 +119,35 @@ async fn writes_never_visible_are_freshness_failures() {
     let client = ApiClient::new(&fake.url(), Duration::from_secs(2));
     let mut plan = IngestPlan::new(40.0, Duration::from_millis(500), 3);
     plan.visibility_timeout = Duration::from_millis(200);
-    let sink = Arc::new(Collector::default());
+    let out = tempfile::tempdir().expect("tempdir");
+    let sink = Arc::new(Collector::create(out.path(), "run-hidden").expect("collector"));
     let clock = RunClock { start: tokio::time::Instant::now() };
     let aborted =
         ingest::run(client, Arc::new(corpus()), plan, clock, sink.clone(), Stop::new(), Duration::from_secs(2)).await;
     assert_eq!(aborted, 0);
-    let (_, fresh) = sink.take();
+    let h = sink.finish().expect("outputs written");
+    let fresh = read_table(&out.path().join("freshness.parquet"));
+    assert_eq!(fresh.len() as u64, h.writes.writes);
     assert!(fresh.len() > 5, "writes {}", fresh.len());
     // Upserts never appear; deletes of never-visible ids are trivially "gone".
-    for f in fresh.iter().filter(|f| f.op == loadtest::report::WriteOp::Upsert) {
-        assert!(!f.ok);
-        assert_eq!(f.failure, Some(FailureReason::NotVisible));
-        assert!(f.acked_ns.is_some() && f.version.is_some() && f.visible_ns.is_none());
+    let upserts: Vec<_> = fresh.iter().filter(|f| f["op"] == "upsert").collect();
+    assert_eq!(upserts.len() as u64, h.writes.upserts);
+    assert_eq!(h.writes.failures.get(FailureReason::NotVisible.code()).copied(), Some(h.writes.upserts));
+    for f in upserts {
+        assert_eq!(f["ok"], "false");
+        assert_eq!(f["failure_reason"], FailureReason::NotVisible.code());
+        assert!(f.contains_key("acked_ns") && f.contains_key("version") && !f.contains_key("visible_ns"), "{f:?}");
     }
+    // Records after the sink is finished are ignored, not written to a closed file.
+    sink.push_freshness(loadtest::report::FreshnessRecord {
+        id: "late".into(),
+        op: loadtest::report::WriteOp::Upsert,
+        sent_ns: 0,
+        acked_ns: None,
+        visible_ns: None,
+        version: None,
+        ok: false,
+        failure: None,
+    });
+    assert_eq!(read_table(&out.path().join("freshness.parquet")).len(), fresh.len());
 }

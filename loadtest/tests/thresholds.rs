@@ -71,7 +71,7 @@ fn summary() -> Summary {
     });
     let h = Histograms::build(&its, &[]).expect("histograms");
     let meta = RunMeta { elapsed_s: 10.0, ..RunMeta::default() };
-    Summary::build(meta, &h, &[], BTreeMap::new())
+    Summary::build(meta, &h, BTreeMap::new())
 }
 
 #[test]

@@ -207,16 +207,80 @@ pub struct LiveCounts {
     pub writes: AtomicU64,
 }
 
-/// Thread-safe sink for records; one lock per finished iteration.
-#[derive(Debug, Default)]
+/// A record on its way to the writer thread.
+enum Row {
+    Iteration(IterationRecord),
+    Freshness(FreshnessRecord),
+}
+
+type Writer = std::thread::JoinHandle<Result<Histograms, LoadError>>;
+
+/// Thread-safe sink for records. Records go over a channel to a thread of their own, which
+/// counts them into the histograms and streams them to the run's parquet files
+/// ([`parquet::RunTables`]), so nothing is kept per iteration: memory stays flat over
+/// hours-long runs.
 pub struct Collector {
-    iterations: Mutex<Vec<IterationRecord>>,
-    freshness: Mutex<Vec<FreshnessRecord>>,
+    tx: Mutex<Option<std::sync::mpsc::Sender<Row>>>,
+    writer: Mutex<Option<Writer>>,
     /// Live counts.
     pub live: LiveCounts,
 }
 
+impl std::fmt::Debug for Collector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector").field("live", &self.live).finish_non_exhaustive()
+    }
+}
+
 impl Collector {
+    /// Opens the run's tables in `dir` (rows tagged `run_id`) and starts the writer thread.
+    pub fn create(dir: &Path, run_id: &str) -> Result<Self, LoadError> {
+        let mut tables = parquet::RunTables::create(dir, run_id)?;
+        let mut histograms = Histograms::new()?;
+        let (tx, rx) = std::sync::mpsc::channel::<Row>();
+        let writer = std::thread::Builder::new()
+            .name("lakehouse-load-writer".into())
+            .spawn(move || {
+                // After a write error the records are still counted (the summary stays
+                // right); the error is returned once the run is over.
+                let mut failed = None;
+                for row in rx {
+                    let written = match row {
+                        Row::Iteration(it) => {
+                            histograms.add_iteration(&it)?;
+                            if failed.is_some() {
+                                continue;
+                            }
+                            tables.push_iteration(it)
+                        }
+                        Row::Freshness(f) => {
+                            histograms.add_freshness(&f);
+                            if failed.is_some() {
+                                continue;
+                            }
+                            tables.push_freshness(f)
+                        }
+                    };
+                    if let Err(e) = written {
+                        failed = Some(e);
+                    }
+                }
+                match failed {
+                    Some(e) => Err(e),
+                    None => tables.close().map(|()| histograms),
+                }
+            })
+            .map_err(|e| LoadError::io(dir, e))?;
+        Ok(Self { tx: Mutex::new(Some(tx)), writer: Mutex::new(Some(writer)), live: LiveCounts::default() })
+    }
+
+    fn send(&self, row: Row) {
+        if let Some(tx) = self.tx.lock().as_ref() {
+            // The writer only stops early on a histogram error, which `finish` reports.
+            let _ = tx.send(row);
+        }
+    }
+
     /// Stores a finished (or dropped/aborted) iteration.
     pub fn push_iteration(&self, record: IterationRecord) {
         let counter = match record.outcome {
@@ -230,38 +294,28 @@ impl Collector {
         if record.executed() {
             self.live.completed.fetch_add(1, Ordering::Relaxed);
         }
-        self.iterations.lock().push(record);
+        self.send(Row::Iteration(record));
     }
 
     /// Stores an ingest write's freshness record.
     pub fn push_freshness(&self, record: FreshnessRecord) {
         self.live.writes.fetch_add(1, Ordering::Relaxed);
-        self.freshness.lock().push(record);
+        self.send(Row::Freshness(record));
     }
 
-    /// Takes everything collected, sorted by intended/sent time.
-    pub fn take(&self) -> (Vec<IterationRecord>, Vec<FreshnessRecord>) {
-        let mut its = std::mem::take(&mut *self.iterations.lock());
-        its.sort_by_key(|r| (r.intended_ns, r.iteration));
-        let mut fr = std::mem::take(&mut *self.freshness.lock());
-        fr.sort_by_key(|r| r.sent_ns);
-        (its, fr)
+    /// Closes the sink: later records are ignored. Waits for the writer to finish the
+    /// parquet files and returns the histograms of everything stored.
+    pub fn finish(&self) -> Result<Histograms, LoadError> {
+        drop(self.tx.lock().take());
+        let writer = self.writer.lock().take().ok_or_else(|| LoadError::Writer("finished twice".into()))?;
+        writer.join().map_err(|_| LoadError::Writer("the thread panicked".into()))?
     }
 }
 
-/// Writes every output file of a run into `out`: `steps.parquet`, `scenarios.parquet`,
-/// `freshness.parquet`, `summary.json` and `hist/*.hdr`.
-pub fn write_outputs(
-    out: &Path,
-    summary: &Summary,
-    histograms: &Histograms,
-    iterations: &[IterationRecord],
-    freshness: &[FreshnessRecord],
-) -> Result<(), LoadError> {
+/// Writes the rest of a run's outputs into `out` (the parquet tables are streamed by the
+/// [`Collector`]): `summary.json` and `hist/*.hdr`.
+pub fn write_outputs(out: &Path, summary: &Summary, histograms: &Histograms) -> Result<(), LoadError> {
     fs::create_dir_all(out).map_err(|e| LoadError::io(out, e))?;
-    parquet::write_steps(&out.join("steps.parquet"), &summary.meta.run_id, iterations)?;
-    parquet::write_scenarios(&out.join("scenarios.parquet"), &summary.meta.run_id, iterations)?;
-    parquet::write_freshness(&out.join("freshness.parquet"), &summary.meta.run_id, freshness)?;
     summary::write_histograms(&out.join("hist"), histograms)?;
     let json = serde_json::to_vec_pretty(summary)
         .map_err(|e| LoadError::io(out.join("summary.json"), std::io::Error::other(e)))?;

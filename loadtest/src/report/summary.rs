@@ -90,11 +90,30 @@ pub struct Histograms {
     pub ack: Histogram<u64>,
     /// Harness schedule lag: first send − intended start, µs (executed iterations).
     pub lag: Histogram<u64>,
+    /// Ingest write counts.
+    pub writes: WriteTally,
+}
+
+/// Ingest writes counted as they arrive.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WriteTally {
+    /// Writes attempted.
+    pub writes: u64,
+    /// Upserts attempted.
+    pub upserts: u64,
+    /// Deletes attempted.
+    pub deletes: u64,
+    /// Acked and visible within the deadline.
+    pub ok: u64,
+    /// Failed or not visible in time.
+    pub failed: u64,
+    /// Failures by reason code.
+    pub failures: BTreeMap<&'static str, u64>,
 }
 
 impl Histograms {
-    /// Builds all histograms from the records.
-    pub fn build(iterations: &[IterationRecord], freshness: &[FreshnessRecord]) -> Result<Self, LoadError> {
+    /// Empty histograms, one group per scenario.
+    pub fn new() -> Result<Self, LoadError> {
         let mut h = Self {
             total: Group::new()?,
             scenarios: BTreeMap::new(),
@@ -102,43 +121,73 @@ impl Histograms {
             freshness: new_hist()?,
             ack: new_hist()?,
             lag: new_hist()?,
+            writes: WriteTally::default(),
         };
         for kind in ScenarioKind::ALL {
             h.scenarios.insert(kind, Group::new()?);
             h.steps.insert(kind, Vec::new());
         }
+        Ok(h)
+    }
+
+    /// Builds all histograms from the records.
+    pub fn build(iterations: &[IterationRecord], freshness: &[FreshnessRecord]) -> Result<Self, LoadError> {
+        let mut h = Self::new()?;
         for it in iterations {
-            let code = it.outcome.failure().map(|r| r.code());
-            tally(&mut h.total, it, code);
-            if it.executed() {
-                h.lag.saturating_record(it.sent_ns().saturating_sub(it.intended_ns) / 1_000);
-            }
-            if let Some(group) = h.scenarios.get_mut(&it.scenario) {
-                tally(group, it, code);
-            }
-            let Some(steps) = h.steps.get_mut(&it.scenario) else {
-                continue;
-            };
-            for s in &it.steps {
-                let idx = match steps.iter().position(|(label, _)| *label == s.step) {
-                    Some(i) => i,
-                    None => {
-                        steps.push((s.step, Group::new()?));
-                        steps.len() - 1
-                    }
-                };
-                steps[idx].1.add(s.ok, s.failure.map(|r| r.code()), s.corrected_us(), s.uncorrected_us());
-            }
+            h.add_iteration(it)?;
         }
         for f in freshness {
-            if let (true, Some(ms)) = (f.ok, f.freshness_ms()) {
-                h.freshness.saturating_record((ms * 1e3) as u64);
-            }
-            if let Some(ms) = f.ack_ms() {
-                h.ack.saturating_record((ms * 1e3) as u64);
-            }
+            h.add_freshness(f);
         }
         Ok(h)
+    }
+
+    /// Counts one iteration (and its steps).
+    pub fn add_iteration(&mut self, it: &IterationRecord) -> Result<(), LoadError> {
+        let code = it.outcome.failure().map(|r| r.code());
+        tally(&mut self.total, it, code);
+        if it.executed() {
+            self.lag.saturating_record(it.sent_ns().saturating_sub(it.intended_ns) / 1_000);
+        }
+        if let Some(group) = self.scenarios.get_mut(&it.scenario) {
+            tally(group, it, code);
+        }
+        let Some(steps) = self.steps.get_mut(&it.scenario) else {
+            return Ok(());
+        };
+        for s in &it.steps {
+            let idx = match steps.iter().position(|(label, _)| *label == s.step) {
+                Some(i) => i,
+                None => {
+                    steps.push((s.step, Group::new()?));
+                    steps.len() - 1
+                }
+            };
+            steps[idx].1.add(s.ok, s.failure.map(|r| r.code()), s.corrected_us(), s.uncorrected_us());
+        }
+        Ok(())
+    }
+
+    /// Counts one ingest write.
+    pub fn add_freshness(&mut self, f: &FreshnessRecord) {
+        if let (true, Some(ms)) = (f.ok, f.freshness_ms()) {
+            self.freshness.saturating_record((ms * 1e3) as u64);
+        }
+        if let Some(ms) = f.ack_ms() {
+            self.ack.saturating_record((ms * 1e3) as u64);
+        }
+        let w = &mut self.writes;
+        w.writes += 1;
+        match f.op {
+            super::WriteOp::Upsert => w.upserts += 1,
+            super::WriteOp::Delete => w.deletes += 1,
+        }
+        if f.ok {
+            w.ok += 1;
+        } else {
+            w.failed += 1;
+            *w.failures.entry(f.failure.map_or("unknown", |r| r.code())).or_default() += 1;
+        }
     }
 }
 
@@ -332,13 +381,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Summarises histograms and freshness records (thresholds are filled in later).
-    pub fn build(
-        meta: RunMeta,
-        h: &Histograms,
-        freshness: &[FreshnessRecord],
-        counters: BTreeMap<String, u64>,
-    ) -> Self {
+    /// Summarises the histograms and counts (thresholds are filled in later).
+    pub fn build(meta: RunMeta, h: &Histograms, counters: BTreeMap<String, u64>) -> Self {
         let elapsed = meta.elapsed_s;
         let scenarios = ScenarioKind::ALL
             .iter()
@@ -353,25 +397,18 @@ impl Summary {
             })
             .collect();
         let total = ScenarioStats::of("TOTAL", &h.total, elapsed, Vec::new());
+        let w = &h.writes;
         let mut fs = FreshnessStats {
-            writes: freshness.len() as u64,
+            writes: w.writes,
+            upserts: w.upserts,
+            deletes: w.deletes,
+            ok: w.ok,
+            failed: w.failed,
             visible: LatencyStats::of(&h.freshness),
             ack: LatencyStats::of(&h.ack),
+            failures: w.failures.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
             ..FreshnessStats::default()
         };
-        for f in freshness {
-            match f.op {
-                super::WriteOp::Upsert => fs.upserts += 1,
-                super::WriteOp::Delete => fs.deletes += 1,
-            }
-            if f.ok {
-                fs.ok += 1;
-            } else {
-                fs.failed += 1;
-                let code = f.failure.map_or("unknown", |r| r.code());
-                *fs.failures.entry(code.to_owned()).or_default() += 1;
-            }
-        }
         if fs.writes > 0 {
             fs.fail_pct = 100.0 * fs.failed as f64 / fs.writes as f64;
         }

@@ -52,7 +52,10 @@ pub fn render(summary: &Summary) -> String {
         }
     }
     row(&mut out, "**TOTAL**", &summary.total);
-    out.push_str("\nNot ok% = (failed + dropped + aborted) ÷ scheduled; `fail<` thresholds test it.\n");
+    out.push_str(
+        "\nNot ok% = (failed + dropped + aborted) ÷ scheduled; `fail<` thresholds test it. A step's \
+         failures include those its scenario retried (surge fills racing each other).\n",
+    );
     let _ = writeln!(
         out,
         "\n{:.1} scenarios/s, {} dropped, {} aborted (latencies from intended start; uncorrected p99 {})",
