@@ -272,19 +272,11 @@ struct SnapshotMeta {
     /// Delete stamps (ms) by worker id.
     tombstones: Vec<(String, i64)>,
     /// The accepted playbook records: these files (in the same directory), oldest first.
+    #[serde(default)]
     playbook: Vec<Segment>,
-}
-
-/// [`SCHEMA_INLINE_RECORDS`]'s `.bin` half: the playbook records inline.
-#[derive(Debug, Deserialize)]
-struct SnapshotMetaInline {
-    version: Version,
-    workers_file: String,
-    workers: usize,
-    workers_bytes: u64,
-    workers_crc32: u32,
-    tombstones: Vec<(String, i64)>,
-    records: Vec<PlaybookRecord>,
+    /// [`SCHEMA_INLINE_RECORDS`] only: the accepted playbook records themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    records: Option<Vec<PlaybookRecord>>,
 }
 
 /// One file of a snapshot's playbook, `playbook-<V>.jsonl`: the records accepted after the
@@ -448,21 +440,13 @@ fn load_snapshot(dir: &Path) -> Result<Option<LoadedSnapshot>> {
     else {
         return Ok(None);
     };
-    let (mut meta, inline) = if raw.schema == SCHEMA_INLINE_RECORDS {
-        let old: SnapshotMetaInline = raw.decode().map_err(|e| storage(e.into()))?;
-        let meta = SnapshotMeta {
-            version: old.version,
-            workers_file: old.workers_file,
-            workers: old.workers,
-            workers_bytes: old.workers_bytes,
-            workers_crc32: old.workers_crc32,
-            tombstones: old.tombstones,
-            playbook: Vec::new(),
-        };
-        (meta, Some(old.records))
-    } else {
-        (raw.decode::<SnapshotMeta>().map_err(|e| storage(e.into()))?, None)
-    };
+    let mut meta: SnapshotMeta = raw.decode().map_err(|e| storage(e.into()))?;
+    // Only schema 1 keeps records inline (and has no segments).
+    let inline = meta.records.take().filter(|_| raw.schema == SCHEMA_INLINE_RECORDS);
+    if raw.schema == SCHEMA_INLINE_RECORDS && (inline.is_none() || !meta.playbook.is_empty()) {
+        let reason = "a schema-1 snapshot must hold its records inline and no segments".to_owned();
+        return Err(storage(StorageError::Corrupt { path: raw.path, reason }));
+    }
     let path = dir.join(&meta.workers_file);
     if meta.version != raw.version {
         let reason = format!("snapshot {} claims version {}", raw.version, meta.version);
@@ -915,6 +899,7 @@ impl Durability {
             workers_crc32,
             tombstones,
             playbook,
+            records: None,
         };
         // Same directory as the parquet file: this call's directory fsync also makes the
         // parquet file's rename durable.
