@@ -75,7 +75,9 @@ async fn closed_loop_runs_users_back_to_back_and_gates_thresholds() {
     c.load = LoadModel::Closed { users: 4 };
     c.ingest_rate = 0.0;
     c.max_iterations = Some(200);
-    c.thresholds = vec!["p99<1ms".parse().expect("rule"), "rate>1/s".parse().expect("rule")];
+    // No scenario of HTTP calls over loopback finishes in under a microsecond, so the first
+    // rule fails whatever the machine (a 1 ms limit passed on a quiet box and failed this test).
+    c.thresholds = vec!["p99<1us".parse().expect("rule"), "rate>1/s".parse().expect("rule")];
     let report = run(c).await.expect("run");
     let s = &report.summary;
     assert_eq!(s.total.runs, 200, "bounded by --max-iterations");
@@ -83,7 +85,8 @@ async fn closed_loop_runs_users_back_to_back_and_gates_thresholds() {
     assert_eq!(s.freshness.writes, 0);
     // Closed loop: intended = sent, so corrected ≈ uncorrected.
     assert!((s.total.latency.p50_ms - s.total.uncorrected.p50_ms).abs() < 1.0);
-    assert!(!report.passed(), "a 1 ms p99 on a debug build is not met");
+    assert!(!report.passed(), "a p99 under 1 µs is never met");
+    assert!(s.thresholds.iter().any(|t| t.rule == "p99<1us" && !t.passed), "{:?}", s.thresholds);
     assert!(s.thresholds.iter().any(|t| t.rule == "rate>1/s" && t.passed));
     let scen = read_table(&out.path().join("scenarios.parquet"));
     assert!(scen.iter().all(|r| r["arrival_state"] == "closed"));
