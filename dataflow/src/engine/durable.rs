@@ -452,7 +452,8 @@ fn load_snapshot(dir: &Path) -> Result<Option<LoadedSnapshot>> {
         let reason = format!("snapshot {} claims version {}", raw.version, meta.version);
         return Err(storage(StorageError::Corrupt { path: raw.path, reason }));
     }
-    check_file(&path, meta.workers_bytes, meta.workers_crc32).map_err(storage)?;
+    let found = file_crc(&path).map_err(|e| storage(e.into()))?;
+    check_size_crc(&path, found, meta.workers_bytes, meta.workers_crc32).map_err(storage)?;
     let workers = read_workers(&path).map_err(|e| storage(e.into()))?;
     if workers.len() != meta.workers {
         let reason = format!("expected {} workers, found {}", meta.workers, workers.len());
@@ -478,9 +479,9 @@ fn load_snapshot(dir: &Path) -> Result<Option<LoadedSnapshot>> {
     Ok(Some(LoadedSnapshot { meta, workers, records }))
 }
 
-/// Checks a file's size and CRC-32 against what a snapshot recorded.
-fn check_file(path: &Path, bytes: u64, crc32: u32) -> std::result::Result<(), StorageError> {
-    let (found_bytes, found_crc) = file_crc(path)?;
+/// Checks a file's size and CRC-32, `found`, against what a snapshot recorded.
+fn check_size_crc(path: &Path, found: (u64, u32), bytes: u64, crc32: u32) -> std::result::Result<(), StorageError> {
+    let (found_bytes, found_crc) = found;
     if (found_bytes, found_crc) != (bytes, crc32) {
         return Err(StorageError::Corrupt {
             path: path.to_path_buf(),
@@ -492,23 +493,21 @@ fn check_file(path: &Path, bytes: u64, crc32: u32) -> std::result::Result<(), St
     Ok(())
 }
 
+/// Reads a playbook segment whole, checked against its recorded size and CRC-32.
+fn read_segment(path: &Path, seg: &Segment) -> std::result::Result<Vec<u8>, StorageError> {
+    let bytes = fs::read(path).map_err(|e| io_error(path, e))?;
+    check_size_crc(path, (bytes.len() as u64, crc32fast::hash(&bytes)), seg.bytes, seg.crc32)?;
+    Ok(bytes)
+}
+
 /// The records of a snapshot's playbook segments, checked against their sizes, checksums
 /// and counts, in acceptance order.
 fn read_segments(dir: &Path, segments: &[Segment]) -> std::result::Result<Vec<PlaybookRecord>, StorageError> {
     let mut records = Vec::with_capacity(segments.iter().map(|s| s.records).sum());
     for seg in segments {
         let path = dir.join(&seg.file);
-        let bytes = fs::read(&path).map_err(|e| io_error(&path, e))?;
+        let bytes = read_segment(&path, seg)?;
         let corrupt = |reason: String| StorageError::Corrupt { path: path.clone(), reason };
-        let crc = crc32fast::hash(&bytes);
-        if (bytes.len() as u64, crc) != (seg.bytes, seg.crc32) {
-            return Err(corrupt(format!(
-                "expected {} bytes with CRC-32 {:08x}, found {} bytes with CRC-32 {crc:08x}",
-                seg.bytes,
-                seg.crc32,
-                bytes.len()
-            )));
-        }
         let before = records.len();
         for (i, line) in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
             let record = serde_json::from_slice(line).map_err(|e| corrupt(format!("line {}: {e}", i + 1)))?;
@@ -553,12 +552,7 @@ fn write_segment(
         let mut hasher = crc32fast::Hasher::new();
         let (mut bytes, mut records) = (0u64, count);
         for seg in merge {
-            let from = dir.join(&seg.file);
-            let old = fs::read(&from).map_err(|e| io_error(&from, e))?;
-            if (old.len() as u64, crc32fast::hash(&old)) != (seg.bytes, seg.crc32) {
-                let reason = format!("changed since it was written ({} bytes, {} expected)", old.len(), seg.bytes);
-                return Err(StorageError::Corrupt { path: from, reason });
-            }
+            let old = read_segment(&dir.join(&seg.file), seg)?;
             hasher.update(&old);
             bytes += old.len() as u64;
             records += seg.records;
@@ -885,7 +879,8 @@ impl Durability {
         let keep = plan_merge(prior, lines.len() as u64);
         let mut playbook = prior[..keep].to_vec();
         let mut bytes = workers_bytes;
-        if keep < prior.len() || !lines.is_empty() {
+        // Nothing new merges nothing (see `plan_merge`): no file to write.
+        if !lines.is_empty() {
             let segment = write_segment(&dir, v, &prior[keep..], &lines, cut.new_records.len())
                 .map_err(|e| DataflowError::storage(action, e))?;
             bytes += segment.bytes;
@@ -990,8 +985,7 @@ impl Durability {
             return;
         }
         let writes = shared.logged_writes();
-        let prior = book.playbook.clone();
-        match self.write(shared, &prior, Cut::copy(state, applied_through)) {
+        match self.write(shared, &book.playbook, Cut::copy(state, applied_through)) {
             Ok(written) => self.succeeded(&mut book, state, written, writes),
             Err(e) => {
                 tracing::error!(error = %e, "final snapshot failed; the log still holds every acknowledged write");
