@@ -270,6 +270,7 @@ async fn drive(
         k: config.k,
         clock: RunClock { start: Instant::now() },
         counters: Counters::default(),
+        failures: Default::default(),
         today: today(),
         seed: config.seed,
     });
@@ -326,6 +327,8 @@ async fn drive(
     counters
         .insert("replay_changed_by_ingest".to_owned(), env.counters.replay_changed_by_ingest.load(Ordering::Relaxed));
     counters.insert("fill_changed_by_ingest".to_owned(), env.counters.fill_changed_by_ingest.load(Ordering::Relaxed));
+    counters
+        .insert("market_changed_by_ingest".to_owned(), env.counters.market_changed_by_ingest.load(Ordering::Relaxed));
     counters.insert("replay_deepened".to_owned(), env.counters.replay_deepened.load(Ordering::Relaxed));
     counters.insert("ingest_aborted".to_owned(), ingest_aborted);
     let (arrival, rate, concurrency) = match &config.load {
@@ -350,6 +353,7 @@ async fn drive(
         weights: ScenarioKind::ALL.iter().map(|k| (k.name().to_owned(), config.weights.get(*k))).collect(),
     };
     let mut summary = Summary::build(meta, &histograms, counters);
+    summary.failure_examples = env.failures.examples();
     summary.thresholds = threshold::evaluate(&config.thresholds, &summary);
     summary.passed = summary.thresholds.iter().all(|t| t.passed);
     report::write_outputs(&config.out_dir, &summary, &histograms)?;

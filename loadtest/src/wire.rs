@@ -141,6 +141,9 @@ pub struct Violation {
     /// Human-readable message.
     #[serde(default)]
     pub message: String,
+    /// The worker a per-worker violation is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<String>,
 }
 
 /// `POST /v1/validate/email` body (also SMS with `kind: "sms"`).

@@ -23,6 +23,7 @@ fn env(url: &str, timeout: Duration) -> ScenarioEnv {
         k: 10,
         clock: RunClock { start: Instant::now() },
         counters: Counters::default(),
+        failures: Default::default(),
         today: loadtest::dates::today(),
         seed: 7,
     }
@@ -126,6 +127,32 @@ async fn a_full_market_is_a_right_answer_once_the_validator_confirms_it() {
     // fake market has fewer than 100).
     assert_eq!(labels(&rec), [SEARCH, SEARCH, VALIDATE_FILL], "{rec:?}");
     assert_eq!(env.counters.market_booked.load(Ordering::SeqCst), 1);
+    assert!(env.failures.examples().is_empty());
+}
+
+#[tokio::test]
+async fn a_market_check_that_finds_a_free_worker_fails_and_says_which() {
+    let (rec, env) = run_one(Mode::MarketHidden, ScenarioKind::SurgeFillValidate).await;
+    assert_eq!(rec.outcome, Outcome::Failed(FailureReason::NoResults), "{rec:?}");
+    assert_eq!(labels(&rec), [SEARCH, SEARCH, VALIDATE_FILL], "{rec:?}");
+    let examples = env.failures.examples();
+    assert_eq!(examples.len(), 1, "{examples:?}");
+    let e = &examples[0];
+    assert_eq!((e.scenario, e.reason), ("surge_fill_validate", "no_results"));
+    // The fake found w-0000001, booked the first left out (w-0000002) and left the rest free.
+    assert!(e.detail.contains("free [w-0000003, w-0000004"), "{}", e.detail);
+    assert!(e.detail.contains("found [w-0000001]"), "{}", e.detail);
+    assert_eq!(env.counters.market_changed_by_ingest.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_worker_the_ingester_created_meanwhile_is_a_race_and_the_fill_is_retried() {
+    let (rec, env) = run_one(Mode::MarketJoined, ScenarioKind::SurgeFillValidate).await;
+    assert_eq!(rec.outcome, Outcome::Ok, "{rec:?}");
+    // The check finds the new worker free; the retried search finds it and the fill goes on.
+    assert_eq!(labels(&rec), [SEARCH, SEARCH, VALIDATE_FILL, SEARCH, VALIDATE_FILL, RECORD], "{rec:?}");
+    assert_eq!(env.counters.market_changed_by_ingest.load(Ordering::SeqCst), 1);
+    assert_eq!(env.counters.market_booked.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]

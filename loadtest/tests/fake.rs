@@ -58,7 +58,13 @@ pub enum Mode {
     /// As `MarketBooked`, but the validator finds all but one of the left-out workers free
     /// (the search hid them).
     MarketHidden,
+    /// As `MarketBooked`, but a worker the ingester just created ([`JOINED`]) joins the
+    /// market after the first search: free in the first check, found by the retry.
+    MarketJoined,
 }
+
+/// The ingester-created worker that joins the market in [`Mode::MarketJoined`].
+pub const JOINED: &str = "w-9000001";
 
 /// A stall injected into one search request.
 #[derive(Clone, Copy, Debug)]
@@ -81,6 +87,8 @@ struct Fake {
     recorded: Mutex<Vec<String>>,
     /// Ingested workers (id, name), newest last.
     ingested: Mutex<Vec<(String, String)>>,
+    /// [`JOINED`] has been listed (in [`Mode::MarketJoined`]).
+    joined: std::sync::atomic::AtomicBool,
 }
 
 /// Number of workers in the fake's pool.
@@ -162,8 +170,16 @@ async fn search(State(f): State<Arc<Fake>>, Json(req): Json<SearchRequest>) -> R
     if f.mode == Mode::EmptySearch {
         ids.clear();
     }
-    if matches!(f.mode, Mode::MarketBooked | Mode::MarketHidden) && req.available.is_some() {
+    if matches!(f.mode, Mode::MarketBooked | Mode::MarketHidden | Mode::MarketJoined) && req.available.is_some() {
         ids.truncate(1);
+    }
+    if f.mode == Mode::MarketJoined {
+        if req.available.is_none() {
+            ids.push(JOINED.to_owned());
+            f.joined.store(true, Ordering::SeqCst);
+        } else if f.joined.load(Ordering::SeqCst) {
+            ids.push(JOINED.to_owned());
+        }
     }
     ids.truncate(req.k);
     Json(SearchResponse {
@@ -205,20 +221,29 @@ async fn validate_email(State(f): State<Arc<Fake>>, Json(req): Json<ValidateMess
         violations: if ok {
             vec![]
         } else {
-            vec![loadtest::wire::Violation { code: "pii".into(), message: "nope".into() }]
+            vec![loadtest::wire::Violation { code: "pii".into(), message: "nope".into(), worker_id: None }]
         },
     })
 }
 
 async fn validate_fill(State(f): State<Arc<Fake>>, Json(req): Json<ValidateFillRequest>) -> Json<ValidateResponse> {
-    let booked = || loadtest::wire::Violation { code: "overlapping_placement".into(), message: "booked".into() };
+    let booked = |id: &String| loadtest::wire::Violation {
+        code: "overlapping_placement".into(),
+        message: "booked".into(),
+        worker_id: Some(id.clone()),
+    };
     if f.mode == Mode::MarketBooked && req.job.dates.is_some() {
         // Every proposed worker is booked: one conflict each.
-        return Json(ValidateResponse { ok: false, violations: req.worker_ids.iter().map(|_| booked()).collect() });
+        return Json(ValidateResponse { ok: false, violations: req.worker_ids.iter().map(booked).collect() });
     }
     if f.mode == Mode::MarketHidden && req.job.dates.is_some() && req.worker_ids.len() > 1 {
         // One of them is booked, the others are free.
-        return Json(ValidateResponse { ok: false, violations: vec![booked()] });
+        return Json(ValidateResponse { ok: false, violations: vec![booked(&req.worker_ids[0])] });
+    }
+    if f.mode == Mode::MarketJoined && req.job.dates.is_some() && req.worker_ids.len() > 2 {
+        // The market check: all booked but the worker that just joined.
+        let violations = req.worker_ids.iter().filter(|id| *id != JOINED).map(booked).collect();
+        return Json(ValidateResponse { ok: false, violations });
     }
     let distinct: BTreeSet<&String> = req.worker_ids.iter().collect();
     let ok = f.mode != Mode::RejectFill
@@ -280,6 +305,7 @@ impl FakeServer {
             records: AtomicU64::new(0),
             recorded: Mutex::new(Vec::new()),
             ingested: Mutex::new(Vec::new()),
+            joined: Default::default(),
         });
         let app = Router::new()
             .route("/health", get(|| async { "ok" }))

@@ -54,12 +54,22 @@ pub struct Violation {
     /// Human-readable explanation naming the field or worker, for people. Never echoes
     /// sensitive values (an SSN-like number is located, not quoted).
     pub message: String,
+    /// The worker a per-worker violation is about (unknown, duplicate, mismatched or
+    /// booked), so a client can act on each worker without parsing the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<String>,
 }
 
 impl Violation {
     /// A violation with the given code and message.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into() }
+        Self { code: code.into(), message: message.into(), worker_id: None }
+    }
+
+    /// This violation, about `worker_id`.
+    fn about(mut self, worker_id: &str) -> Self {
+        self.worker_id = Some(worker_id.to_owned());
+        self
     }
 
     /// `ssn_like` in `field`.
@@ -97,7 +107,7 @@ impl Violation {
 
     /// `unknown_worker`: no live record for `worker_id`.
     pub fn unknown_worker(worker_id: &str) -> Self {
-        Self::new(codes::UNKNOWN_WORKER, format!("worker `{worker_id}` is unknown or deleted"))
+        Self::new(codes::UNKNOWN_WORKER, format!("worker `{worker_id}` is unknown or deleted")).about(worker_id)
     }
 
     /// `invalid_job`: `problem` describes the malformed field.
@@ -117,7 +127,7 @@ impl Violation {
 
     /// `duplicate_worker`: `worker_id` is proposed `times` times.
     pub fn duplicate_worker(worker_id: &str, times: usize) -> Self {
-        Self::new(codes::DUPLICATE_WORKER, format!("worker `{worker_id}` is proposed {times} times"))
+        Self::new(codes::DUPLICATE_WORKER, format!("worker `{worker_id}` is proposed {times} times")).about(worker_id)
     }
 
     /// `role_mismatch` / `city_mismatch` / `state_mismatch` for `field`
@@ -130,6 +140,7 @@ impl Violation {
             other => format!("{other}_mismatch"),
         };
         Self::new(code, format!("worker `{worker_id}` has {field} `{worker_value}` but the job needs `{job_value}`"))
+            .about(worker_id)
     }
 
     /// `overlapping_placement`: `worker_id` is already placed on `existing`, which
@@ -142,6 +153,7 @@ impl Violation {
                 existing.start, existing.end, job.start, job.end
             ),
         )
+        .about(worker_id)
     }
 }
 
@@ -175,5 +187,26 @@ mod tests {
         let r = DateRange { start: 1, end: 2 };
         assert_eq!(Violation::overlapping_placement("w", r, r).code, "overlapping_placement");
         assert_eq!(Violation::new("x", "y").to_string(), "x: y");
+    }
+
+    #[test]
+    fn per_worker_violations_name_their_worker() {
+        let r = DateRange { start: 1, end: 2 };
+        for v in [
+            Violation::unknown_worker("w-7"),
+            Violation::duplicate_worker("w-7", 2),
+            Violation::field_mismatch("city", "w-7", "a", "b"),
+            Violation::overlapping_placement("w-7", r, r),
+        ] {
+            assert_eq!(v.worker_id.as_deref(), Some("w-7"), "{v}");
+            assert_eq!(serde_json::to_value(&v).unwrap()["worker_id"], "w-7");
+        }
+        // Violations about the whole draft or job carry none, and say nothing of one.
+        let v = Violation::count_mismatch(2, 1);
+        assert_eq!(v.worker_id, None);
+        assert!(serde_json::to_value(&v).unwrap().get("worker_id").is_none());
+        // An outcome stored before the field existed still reads.
+        let old: Violation = serde_json::from_str(r#"{"code":"x","message":"y"}"#).unwrap();
+        assert_eq!(old, Violation::new("x", "y"));
     }
 }

@@ -374,6 +374,9 @@ pub struct Summary {
     pub schedule_lag: LatencyStats,
     /// Notable non-failures (`changed_by_ingest`, `surge_retries`).
     pub counters: BTreeMap<String, u64>,
+    /// The first failed checks, with what each saw (see
+    /// [`crate::scenarios::FailureExample`]).
+    pub failure_examples: Vec<crate::scenarios::FailureExample>,
     /// Threshold verdicts.
     pub thresholds: Vec<ThresholdResult>,
     /// No threshold violated.
@@ -424,6 +427,7 @@ impl Summary {
             freshness: fs,
             schedule_lag: LatencyStats::of(&h.lag),
             counters,
+            failure_examples: Vec::new(),
             thresholds: Vec::new(),
             passed: true,
         }

@@ -89,6 +89,12 @@ pub fn render(summary: &Summary) -> String {
     for (name, n) in &summary.counters {
         let _ = writeln!(out, "{name}: {n}");
     }
+    if !summary.failure_examples.is_empty() {
+        let _ = writeln!(out, "failed checks, the first {} with what they saw:", summary.failure_examples.len());
+        for e in &summary.failure_examples {
+            let _ = writeln!(out, "  {} #{} {}: {}", e.scenario, e.iteration, e.reason, e.detail);
+        }
+    }
     for t in &summary.thresholds {
         let _ = writeln!(out, "threshold {} — {}", t.rule, if t.passed { "ok" } else { "VIOLATED" });
         if !t.passed {

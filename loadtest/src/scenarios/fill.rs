@@ -7,7 +7,9 @@ use crate::failure::FailureReason;
 use crate::queries::{is_ingest_id, QuerySpec};
 use crate::scenarios::steps::{self, only_conflicts, prefer_base, vanished_by_ingest, Ctx, RecordOutcome};
 use crate::scenarios::Counters;
-use crate::wire::{DateWindow, FillJob, Filters, RecordRequest, SearchHit, SearchRequest, ValidateFillRequest};
+use crate::wire::{
+    DateWindow, FillJob, Filters, RecordRequest, SearchHit, SearchRequest, ValidateFillRequest, Violation,
+};
 
 /// Results requested by the filtered scenarios.
 pub const FILL_K: usize = 10;
@@ -47,11 +49,20 @@ pub async fn surge_fill_validate(ctx: &mut Ctx<'_>) -> Result<(), FailureReason>
         let picks: Vec<String> =
             prefer_base(&found.results).into_iter().take(FILL_COUNT as usize).map(|h| h.id.to_string()).collect();
         if picks.len() < FILL_COUNT as usize {
-            if market_booked(ctx, &req, &found.results, &q, &window).await? {
-                Counters::bump(&ctx.env.counters.market_booked);
-                return Ok(());
+            match market_booked(ctx, &req, &found.results, &q, &window).await? {
+                MarketCheck::Booked => {
+                    Counters::bump(&ctx.env.counters.market_booked);
+                    return Ok(());
+                }
+                MarketCheck::ChangedByIngest(_) if !last_try => {
+                    Counters::bump(&ctx.env.counters.market_changed_by_ingest);
+                    continue;
+                }
+                MarketCheck::ChangedByIngest(detail) => {
+                    return Err(ctx.fail_with(FailureReason::NoResults, format!("again after a retry: {detail}")))
+                }
+                MarketCheck::Wrong(detail) => return Err(ctx.fail_with(FailureReason::NoResults, detail)),
             }
-            return Err(ctx.fail(FailureReason::NoResults));
         }
         let verdict = steps::validate_fill(
             ctx,
@@ -116,34 +127,55 @@ const MARKET_CHECK_K: usize = 1_000;
 /// Left-out workers the fill validator checks per request (its largest count).
 const MARKET_CHECK_BATCH: usize = 100;
 
+/// Ids a failure detail lists before it says how many more there are.
+const DETAIL_IDS: usize = 5;
+
+/// What [`market_booked`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MarketCheck {
+    /// Every worker the search left out is booked for the window: the search was right.
+    Booked,
+    /// The only disagreement is the run's own ingester-created workers, free (created after
+    /// the search, which may not have seen them) or gone (deleted since the market was
+    /// listed): a race, not an answer to judge. Says what was seen.
+    ChangedByIngest(String),
+    /// The search left out a worker the validator finds free, or the market could not be
+    /// checked: what was seen.
+    Wrong(String),
+}
+
 /// Whether an available-filtered search that found fewer than [`FILL_COUNT`] workers was
 /// right: the same search without the window and without exclusions (fewer than
 /// [`MARKET_CHECK_K`] results, so the whole market is seen) must list at least
 /// [`FILL_COUNT`] workers (every market in the mix has more), and the fill validator must
 /// report each one the first search left out as booked for the window: it is asked about
 /// them [`MARKET_CHECK_BATCH`] at a time, as one fill, and must answer one booking conflict
-/// per worker and nothing else. Popular markets do fill up over a long run (an hour at
-/// 1,000 scenarios/s books the biggest ones for most of the year); a worker left out but
-/// free, or a market that vanished, is the server's error.
+/// per worker (each names its worker) and nothing else. Popular markets do fill up over a
+/// long run (an hour at 1,000 scenarios/s books the biggest ones for most of the year); a
+/// base-corpus worker left out but free, or a market that vanished, is the server's error.
+/// The ingester creates and deletes its own workers meanwhile (see
+/// [`MarketCheck::ChangedByIngest`]).
 async fn market_booked(
     ctx: &mut Ctx<'_>,
     req: &SearchRequest,
     found: &[SearchHit],
     q: &QuerySpec,
     window: &DateWindow,
-) -> Result<bool, FailureReason> {
+) -> Result<MarketCheck, FailureReason> {
     let mut all = req.clone();
     all.available = None;
     all.exclude_ids.clear();
     all.k = MARKET_CHECK_K;
     let market = steps::search(ctx, &all).await?;
-    if market.results.len() >= MARKET_CHECK_K || market.results.len() < FILL_COUNT as usize {
+    let n = market.results.len();
+    if n >= MARKET_CHECK_K || n < FILL_COUNT as usize {
         // Too big to check whole (fewer than two free is not plausible), or too small to
         // be a market of the mix.
-        return Ok(false);
+        return Ok(MarketCheck::Wrong(format!("{} free of a market of {n}, which cannot be checked", found.len())));
     }
     let left_out: Vec<String> =
         market.results.iter().filter(|h| !found.iter().any(|f| f.id == h.id)).map(|h| h.id.to_string()).collect();
+    let mut raced = Disagreement::default();
     for batch in left_out.chunks(MARKET_CHECK_BATCH) {
         let job = FillJob {
             role: q.role.clone(),
@@ -153,13 +185,88 @@ async fn market_booked(
             dates: Some(window.clone()),
         };
         let verdict = steps::validate_fill(ctx, &ValidateFillRequest { job, worker_ids: batch.to_vec() }).await?;
-        // One violation per distinct worker at most, so as many conflicts as workers means
-        // every one of them is booked.
-        if verdict.ok || !only_conflicts(&verdict.violations) || verdict.violations.len() != batch.len() {
-            return Ok(false);
+        let d = Disagreement::of(batch, &verdict.violations);
+        if !d.is_race() {
+            let found: Vec<&str> = found.iter().map(|h| h.id.as_str()).collect();
+            return Ok(MarketCheck::Wrong(format!(
+                "{} found free in a market of {n} (version {}) for days {}..{}: {}; found {}",
+                found.len(),
+                market.version,
+                window.start,
+                window.end,
+                d.describe(),
+                list(&found)
+            )));
         }
+        raced.merge(d);
     }
-    Ok(true)
+    Ok(if raced.is_empty() { MarketCheck::Booked } else { MarketCheck::ChangedByIngest(raced.describe()) })
+}
+
+/// The workers of a full-market batch the fill validator did not call booked.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Disagreement {
+    /// Free: no violation names them.
+    free: Vec<String>,
+    /// Unknown or deleted.
+    gone: Vec<String>,
+    /// Any other violation, as `code (worker)`.
+    other: Vec<String>,
+}
+
+impl Disagreement {
+    /// Sorts `violations` of the fill of `batch` (every worker expected booked).
+    fn of(batch: &[String], violations: &[Violation]) -> Self {
+        let mut d = Disagreement::default();
+        let mut booked = std::collections::HashSet::new();
+        for v in violations {
+            match (v.code.as_str(), v.worker_id.as_deref()) {
+                (steps::OVERLAPPING_PLACEMENT, Some(id)) => {
+                    booked.insert(id);
+                }
+                (steps::UNKNOWN_WORKER, Some(id)) => d.gone.push(id.to_owned()),
+                (code, id) => d.other.push(format!("{code} ({})", id.unwrap_or("no worker named"))),
+            }
+        }
+        d.free = batch.iter().filter(|id| !booked.contains(id.as_str()) && !d.gone.contains(id)).cloned().collect();
+        d
+    }
+
+    fn is_empty(&self) -> bool {
+        self.free.is_empty() && self.gone.is_empty() && self.other.is_empty()
+    }
+
+    /// Whether only the run's own ingester-created workers disagree (see
+    /// [`MarketCheck::ChangedByIngest`]).
+    fn is_race(&self) -> bool {
+        self.other.is_empty() && self.free.iter().chain(&self.gone).all(|id| is_ingest_id(id))
+    }
+
+    fn merge(&mut self, other: Disagreement) {
+        self.free.extend(other.free);
+        self.gone.extend(other.gone);
+        self.other.extend(other.other);
+    }
+
+    fn describe(&self) -> String {
+        let ids = |v: &[String]| list(&v.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut parts = Vec::new();
+        for (what, v) in [("free", &self.free), ("gone", &self.gone), ("other violations", &self.other)] {
+            if !v.is_empty() {
+                parts.push(format!("{what} {}", ids(v)));
+            }
+        }
+        parts.join("; ")
+    }
+}
+
+/// `[a, b, c]`, or the first [`DETAIL_IDS`] and how many more.
+fn list(ids: &[&str]) -> String {
+    let shown = ids.iter().take(DETAIL_IDS).copied().collect::<Vec<_>>().join(", ");
+    match ids.len().saturating_sub(DETAIL_IDS) {
+        0 => format!("[{shown}]"),
+        more => format!("[{shown}, +{more} more]"),
+    }
 }
 
 /// Results the replay scenario looks at first: a coordinator's page.
@@ -294,6 +401,49 @@ mod tests {
 
     fn h(id: &str, similarity: f64, boost: f64) -> SearchHit {
         SearchHit { id: id.into(), similarity, playbook_boost: boost, score: similarity + boost, ..Default::default() }
+    }
+
+    fn v(code: &str, id: Option<&str>) -> Violation {
+        Violation { code: code.into(), message: String::new(), worker_id: id.map(str::to_owned) }
+    }
+
+    #[test]
+    fn a_full_market_check_tells_booked_from_races_and_wrong_answers() {
+        use crate::scenarios::steps::{OVERLAPPING_PLACEMENT as BOOKED, UNKNOWN_WORKER as GONE};
+        let batch: Vec<String> = ["w-0000001", "w-0000002", "w-9000001"].map(String::from).to_vec();
+        let booked = |ids: &[&str]| ids.iter().map(|id| v(BOOKED, Some(id))).collect::<Vec<_>>();
+        // All booked: nothing to say.
+        let d = Disagreement::of(&batch, &booked(&["w-0000001", "w-0000002", "w-9000001"]));
+        assert!(d.is_empty() && d.is_race());
+        // An ingester-created worker free or gone: a race.
+        let d = Disagreement::of(&batch, &booked(&["w-0000001", "w-0000002"]));
+        assert_eq!(d.free, ["w-9000001"]);
+        assert!(d.is_race());
+        let mut vs = booked(&["w-0000001", "w-0000002"]);
+        vs.push(v(GONE, Some("w-9000001")));
+        let d = Disagreement::of(&batch, &vs);
+        assert_eq!((d.free.len(), d.gone.as_slice()), (0, ["w-9000001".to_owned()].as_slice()));
+        assert!(d.is_race());
+        // A base-corpus worker free or gone: the search was wrong (the run never deletes them).
+        let d = Disagreement::of(&batch, &booked(&["w-0000001", "w-9000001"]));
+        assert_eq!(d.free, ["w-0000002"]);
+        assert!(!d.is_race());
+        assert_eq!(d.describe(), "free [w-0000002]");
+        let mut vs = booked(&["w-0000001", "w-9000001"]);
+        vs.push(v(GONE, Some("w-0000002")));
+        assert!(!Disagreement::of(&batch, &vs).is_race());
+        // Any other violation is wrong, even beside conflicts for everyone; so is a conflict
+        // that names no worker (nothing says who is booked).
+        let mut vs = booked(&["w-0000001", "w-0000002", "w-9000001"]);
+        vs.push(v("city_mismatch", Some("w-0000001")));
+        let d = Disagreement::of(&batch, &vs);
+        assert!(!d.is_race());
+        assert_eq!(d.describe(), "other violations [city_mismatch (w-0000001)]");
+        let d = Disagreement::of(&batch, &[v(BOOKED, None), v(BOOKED, None), v(BOOKED, None)]);
+        assert!(!d.is_race());
+        // Long lists are cut.
+        let many: Vec<&str> = vec!["a"; 8];
+        assert_eq!(list(&many), "[a, a, a, a, a, +3 more]");
     }
 
     #[test]

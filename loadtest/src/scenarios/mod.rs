@@ -20,6 +20,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
@@ -235,12 +236,53 @@ pub struct Counters {
     /// surge_fill_validate proposed a worker the run's own ingester deleted before the fill
     /// was recorded (`unknown_worker`), and retried without it.
     pub fill_changed_by_ingest: AtomicU64,
+    /// surge_fill_validate's check of a full market found one of the run's own
+    /// ingester-created workers free (created after the search, so it may not have been
+    /// visible to it) or gone (deleted since the market was listed), and retried.
+    pub market_changed_by_ingest: AtomicU64,
 }
 
 impl Counters {
     /// Adds one to `counter`.
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Failed checks kept with what they saw, at most this many per run (the counts by
+/// reason cover all of them).
+pub const FAILURE_EXAMPLES: usize = 20;
+
+/// A failed check with what the harness saw, for the summary: enough to tell a server's
+/// wrong answer from a race without re-running.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FailureExample {
+    /// Scenario name.
+    pub scenario: &'static str,
+    /// Iteration number (reproducible from the run seed).
+    pub iteration: u64,
+    /// Failure reason (the counted label).
+    pub reason: &'static str,
+    /// What the check saw.
+    pub detail: String,
+}
+
+/// The first [`FAILURE_EXAMPLES`] failed checks that said what they saw.
+#[derive(Debug, Default)]
+pub struct FailureLog(Mutex<Vec<FailureExample>>);
+
+impl FailureLog {
+    /// Keeps `e` unless [`FAILURE_EXAMPLES`] are kept already.
+    pub fn push(&self, e: FailureExample) {
+        let mut kept = self.0.lock();
+        if kept.len() < FAILURE_EXAMPLES {
+            kept.push(e);
+        }
+    }
+
+    /// The examples kept so far.
+    pub fn examples(&self) -> Vec<FailureExample> {
+        self.0.lock().clone()
     }
 }
 
@@ -257,6 +299,8 @@ pub struct ScenarioEnv {
     pub clock: RunClock,
     /// Counters.
     pub counters: Counters,
+    /// Failed checks with details.
+    pub failures: FailureLog,
     /// "Today" (days since epoch) for date windows; fixed per run for reproducibility.
     pub today: i64,
     /// Run seed.
@@ -289,6 +333,14 @@ pub async fn run_iteration(env: &ScenarioEnv, plan: IterationPlan) -> IterationR
     let rng = StdRng::seed_from_u64(mix_seed(env.seed, plan.iteration));
     let mut ctx = Ctx::new(env, rng, plan.intended);
     let result = plan.scenario.run(&mut ctx).await;
+    if let (Err(reason), Some(detail)) = (result, ctx.take_detail()) {
+        env.failures.push(FailureExample {
+            scenario: plan.scenario.name(),
+            iteration: plan.iteration,
+            reason: reason.code(),
+            detail,
+        });
+    }
     IterationRecord {
         scenario: plan.scenario,
         iteration: plan.iteration,

@@ -48,12 +48,13 @@ pub struct Ctx<'a> {
     pub rng: StdRng,
     prev_end: Instant,
     steps: Vec<StepRecord>,
+    detail: Option<String>,
 }
 
 impl<'a> Ctx<'a> {
     /// A context whose first step is due at `intended`.
     pub fn new(env: &'a ScenarioEnv, rng: StdRng, intended: Instant) -> Self {
-        Self { env, rng, prev_end: intended, steps: Vec::with_capacity(8) }
+        Self { env, rng, prev_end: intended, steps: Vec::with_capacity(8), detail: None }
     }
 
     /// The recorded steps.
@@ -91,6 +92,17 @@ impl<'a> Ctx<'a> {
             last.failure = Some(reason);
         }
         reason
+    }
+
+    /// As [`Ctx::fail`], keeping `detail` (what the check saw) for the run's summary.
+    pub fn fail_with(&mut self, reason: FailureReason, detail: String) -> FailureReason {
+        self.detail = Some(detail);
+        self.fail(reason)
+    }
+
+    /// The detail of the last [`Ctx::fail_with`], taken.
+    pub fn take_detail(&mut self) -> Option<String> {
+        self.detail.take()
     }
 }
 
@@ -178,7 +190,7 @@ mod vanished_tests {
     use super::*;
 
     fn v(code: &str) -> Violation {
-        Violation { code: code.into(), message: String::new() }
+        Violation { code: code.into(), message: String::new(), worker_id: None }
     }
 
     #[test]
