@@ -27,6 +27,7 @@ pub mod filter;
 pub mod id_tracker;
 pub mod index;
 pub mod payload;
+pub mod sharded;
 pub mod simd;
 pub mod types;
 pub mod vector_storage;
@@ -35,4 +36,5 @@ pub use collection::{CollectionConfig, CollectionStats, PointUpdate, PreparedUpd
 pub use error::{Result, SinkError};
 pub use filter::{Filter, SearchRequest};
 pub use index::IndexKind;
+pub use sharded::ShardedMap;
 pub use types::{ExternalId, InternalId, ScoredPoint};

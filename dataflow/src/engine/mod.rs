@@ -26,14 +26,14 @@ pub mod search;
 pub mod state;
 pub mod visibility;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex, RwLock};
-use sinks::{CollectionConfig, CollectionStats, VectorCollection};
+use sinks::{CollectionConfig, CollectionStats, ShardedMap, VectorCollection};
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::Input as _;
 use timely::WorkerConfig;
@@ -500,10 +500,10 @@ impl Engine {
             playbook_index: VectorCollection::new("playbook_memory", pcfg)?,
             workers: RwLock::new(Default::default()),
             visibility: RwLock::new(()),
-            playbook: RwLock::new(HashMap::new()),
+            playbook: RwLock::new(ShardedMap::new()),
             unsnapshotted: config.durability.is_some().then(|| Mutex::new(Vec::new())),
-            outcomes: RwLock::new(HashMap::new()),
-            tombstones: RwLock::new(HashMap::new()),
+            outcomes: RwLock::new(ShardedMap::new()),
+            tombstones: RwLock::new(ShardedMap::new()),
             query_workers: RwLock::new(Default::default()),
             placements: RwLock::new(Default::default()),
             dead_letters: Mutex::new(VecDeque::new()),

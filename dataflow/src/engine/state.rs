@@ -1,11 +1,11 @@
 //! What the sinks materialize besides the vector indexes: live worker records, playbook
 //! outcomes, placements and dead letters. Readers see it through the engine handle.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use sinks::{PointUpdate, VectorCollection};
+use sinks::{PointUpdate, ShardedMap, VectorCollection};
 
 use crate::commands::{DeadLetter, PlaybookRecord, RecordId, Version};
 use crate::embed::Embedder;
@@ -46,7 +46,7 @@ pub struct PlaybookEntry {
 pub type SharedEntry = (Arc<str>, Arc<PlaybookEntry>);
 
 /// `map[key] = value`, or remove `key` when `value` is `None`.
-fn set_or_remove<V, S: std::hash::BuildHasher>(map: &mut HashMap<String, V, S>, key: String, value: Option<V>) {
+fn set_or_remove<V>(map: &mut foldhash::HashMap<String, V>, key: String, value: Option<V>) {
     match value {
         Some(v) => {
             map.insert(key, v);
@@ -63,6 +63,13 @@ pub fn playbook_key(query: &str) -> String {
 }
 
 /// Materialized state shared by the sinks (writers) and the engine handle (readers).
+///
+/// The maps that grow with every playbook record (playbook, outcomes) or delete
+/// (tombstones) are [`ShardedMap`]s, so a doubling never rehashes more than 1/64 of them
+/// under their lock. The maps every search reads per hit or per candidate (workers,
+/// placements, query histories) stay plain `foldhash` maps: sharded, their lookups cost
+/// 11 ns instead of 6, and the goal's load ran 1% slower with twice the drops (session 11
+/// in `docs/BENCHMARKS.md`); they grow with the worker count, which is bounded.
 pub struct EngineState {
     /// The worker vector index.
     pub workers_index: VectorCollection,
@@ -75,18 +82,18 @@ pub struct EngineState {
     /// reading by a search, so a search reads both at the same version.
     pub visibility: RwLock<()>,
     /// Accepted playbook entries by record id.
-    pub playbook: RwLock<HashMap<Arc<str>, Arc<PlaybookEntry>>>,
+    pub playbook: RwLock<ShardedMap<Arc<str>, Arc<PlaybookEntry>>>,
     /// Accepted playbook entries that no snapshot holds yet, in acceptance order; `None`
     /// when the engine is not durable. Records restored from a snapshot are not added: its
     /// playbook segments hold them. A snapshot writes these as its new segment and then
     /// forgets them (see [`crate::engine::durable`]).
     pub unsnapshotted: Option<Mutex<Vec<SharedEntry>>>,
     /// Outcomes of decided records.
-    pub outcomes: RwLock<HashMap<String, RecordOutcome>>,
+    pub outcomes: RwLock<ShardedMap<String, RecordOutcome>>,
     /// Delete stamps (ms) of deleted worker ids whose newest op is a delete, maintained only
     /// when the engine is durable: a snapshot restores them so a replayed, older upsert
     /// cannot resurrect a deleted worker (see [`crate::engine::durable`]).
-    pub tombstones: RwLock<HashMap<String, i64>>,
+    pub tombstones: RwLock<ShardedMap<String, i64>>,
     /// Recent fills per distinct request text (see [`playbook_key`]), the weight they give
     /// each worker, and the markets the text was filled for.
     pub query_workers: RwLock<foldhash::HashMap<String, RequestHistory>>,
@@ -294,7 +301,7 @@ impl EngineState {
     pub fn apply_tombstones(&self, changes: Vec<(WorkerId, Option<i64>)>) {
         let mut t = self.tombstones.write();
         for (id, stamp) in changes {
-            set_or_remove(&mut t, id.0, stamp);
+            t.set_or_remove(id.0, stamp);
         }
     }
 

@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+use sinks::ShardedMap;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::Stream;
 
@@ -56,7 +57,7 @@ pub trait ValidateFills<'s> {
 
 impl<'s> ValidateFills<'s> for Stream<'s, Version, Vec<FillIn>> {
     fn validate_fills(self) -> Stream<'s, Version, Vec<FillOutcome>> {
-        let mut placements: HashMap<WorkerId, Vec<DateRange>> = HashMap::new();
+        let mut placements: ShardedMap<WorkerId, Vec<DateRange>> = ShardedMap::new();
         let pact = Exchange::new(|_: &FillIn| 0u64);
         by_time(self, pact, "ValidateFills", move |_t, inputs, out| {
             let mut records = Vec::new();

@@ -13,9 +13,10 @@
 //! emits the record live at the end of its version as an [`UpsertOut::Refresh`], outside the
 //! collection's changes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
+use sinks::ShardedMap;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::Stream;
 
@@ -89,7 +90,7 @@ enum Slot {
 }
 
 /// Apply one op to `state`, pushing the collection changes it causes.
-fn apply(state: &mut HashMap<WorkerId, Slot>, op: WorkerOp, t: Version, out: &mut Vec<WorkerChange>) {
+fn apply(state: &mut ShardedMap<WorkerId, Slot>, op: WorkerOp, t: Version, out: &mut Vec<WorkerChange>) {
     let Some(stamp) = op.stamp() else { return };
     let newer = match state.get(op.id()) {
         None => true,
@@ -122,7 +123,8 @@ fn apply(state: &mut HashMap<WorkerId, Slot>, op: WorkerOp, t: Version, out: &mu
 
 impl<'s> UpsertNewest<'s> for Stream<'s, Version, Vec<UpsertIn>> {
     fn upsert_newest(self) -> Stream<'s, Version, Vec<UpsertOut>> {
-        let mut state: HashMap<WorkerId, Slot> = HashMap::new();
+        // Sharded: one worker per entry, and a plain map's doubling stalled the dataflow.
+        let mut state: ShardedMap<WorkerId, Slot> = ShardedMap::new();
         let pact = Exchange::new(|x: &UpsertIn| route(x.worker()));
         by_time(self, pact, "UpsertNewest", move |t, inputs, out| {
             let mut changes = Vec::new();
