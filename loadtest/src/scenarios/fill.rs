@@ -173,8 +173,7 @@ async fn market_booked(
         // be a market of the mix.
         return Ok(MarketCheck::Wrong(format!("{} free of a market of {n}, which cannot be checked", found.len())));
     }
-    let left_out: Vec<String> =
-        market.results.iter().filter(|h| !found.iter().any(|f| f.id == h.id)).map(|h| h.id.to_string()).collect();
+    let left_out = left_out(&market.results, found, &req.exclude_ids);
     let mut raced = Disagreement::default();
     for batch in left_out.chunks(MARKET_CHECK_BATCH) {
         let job = FillJob {
@@ -201,6 +200,18 @@ async fn market_booked(
         raced.merge(d);
     }
     Ok(if raced.is_empty() { MarketCheck::Booked } else { MarketCheck::ChangedByIngest(raced.describe()) })
+}
+
+/// The market's workers the available-filtered search left out: neither found nor
+/// excluded by the request. A retry excludes both picks of a refused fill, and one of them
+/// may well be free (its partner was the one refused), so an excluded worker is not the
+/// server's answer to judge.
+fn left_out(market: &[SearchHit], found: &[SearchHit], excluded: &[String]) -> Vec<String> {
+    market
+        .iter()
+        .filter(|h| !found.iter().any(|f| f.id == h.id) && !excluded.iter().any(|x| *x == h.id))
+        .map(|h| h.id.to_string())
+        .collect()
 }
 
 /// The workers of a full-market batch the fill validator did not call booked.
@@ -444,6 +455,15 @@ mod tests {
         // Long lists are cut.
         let many: Vec<&str> = vec!["a"; 8];
         assert_eq!(list(&many), "[a, a, a, a, a, +3 more]");
+    }
+
+    #[test]
+    fn workers_the_retry_excluded_are_not_left_out_by_the_server() {
+        let market = vec![h("a", 0.9, 0.0), h("b", 0.8, 0.0), h("c", 0.7, 0.0), h("d", 0.6, 0.0)];
+        // The retry excluded a refused fill's picks b and c; the search found a.
+        let out = left_out(&market, &[h("a", 0.9, 0.0)], &["b".to_owned(), "c".to_owned()]);
+        assert_eq!(out, ["d"]);
+        assert_eq!(left_out(&market, &[], &[]), ["a", "b", "c", "d"]);
     }
 
     #[test]
