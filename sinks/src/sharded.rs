@@ -54,16 +54,6 @@ impl<K, V> ShardedMap<K, V> {
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.shards.iter().flat_map(|s| s.iter())
     }
-
-    /// Every key, in no particular order.
-    pub fn keys(&self) -> impl Iterator<Item = &K> {
-        self.iter().map(|(k, _)| k)
-    }
-
-    /// Every value, in no particular order.
-    pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.iter().map(|(_, v)| v)
-    }
 }
 
 impl<K: Hash + Eq, V> ShardedMap<K, V> {
@@ -79,25 +69,6 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         self.shards[self.shard_of(key)].get(key)
-    }
-
-    /// The value of `key`, mutably.
-    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let i = self.shard_of(key);
-        self.shards[i].get_mut(key)
-    }
-
-    /// Whether `key` has a value.
-    pub fn contains_key<Q>(&self, key: &Q) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.get(key).is_some()
     }
 
     /// Sets `key` to `value`; returns the value it replaced.

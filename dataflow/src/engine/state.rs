@@ -68,7 +68,7 @@ pub fn playbook_key(query: &str) -> String {
 /// (tombstones) are [`ShardedMap`]s, so a doubling never rehashes more than 1/64 of them
 /// under their lock. The maps every search reads per hit or per candidate (workers,
 /// placements, query histories) stay plain `foldhash` maps: sharded, their lookups cost
-/// 11 ns instead of 6, and the goal's load ran 1% slower with twice the drops (session 11
+/// 11 ns instead of 6, and the goal's load ran 1–2% slower with 1.5–9× the drops (session 11
 /// in `docs/BENCHMARKS.md`); they grow with the worker count, which is bounded.
 pub struct EngineState {
     /// The worker vector index.

@@ -132,7 +132,7 @@ const DETAIL_IDS: usize = 5;
 
 /// What [`market_booked`] found.
 #[derive(Debug, PartialEq, Eq)]
-pub enum MarketCheck {
+enum MarketCheck {
     /// Every worker the search left out is booked for the window: the search was right.
     Booked,
     /// The only disagreement is the run's own ingester-created workers, free (created after
