@@ -538,3 +538,39 @@ fn searches_take_turns_while_writes_apply() {
     assert_eq!(e.live_workers(), corpus.len() + 20);
     assert!(e.stats().read_turn_waits > 0, "four searchers on one turn must have waited");
 }
+
+/// `search_cached` (the server's answer on an async thread) gives exactly what `search`
+/// would, or nothing: never before the answer is cached, never a stale one, never for a
+/// query the cache does not cover, and its misses are left for the search to count.
+#[test]
+fn search_cached_answers_only_what_search_would() {
+    let (e, corpus) = loaded(1, 800, 3);
+    let w = &corpus[5];
+    let q = query(&format!("{} {}", w.role, w.city), 10);
+    let ids = |hits: &[dataflow::engine::SearchHit]| hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>();
+
+    assert!(e.search_cached(&q).is_none(), "nothing is cached yet");
+    assert_eq!(e.stats().result_cache.misses, 0, "the inline try counts no miss");
+    let searched = e.search(&q).unwrap();
+    assert_eq!(e.stats().result_cache.misses, 1);
+    let cached = e.search_cached(&q).expect("a repeat is answered inline");
+    assert_eq!(ids(&cached.hits), ids(&searched.hits));
+    assert!(cached.version >= searched.version);
+    assert_eq!(e.stats().result_cache.hits, 1);
+
+    // Boosted and availability-filtered searches are never cached.
+    let boosted = SearchQuery { use_playbook: true, ..q.clone() };
+    e.search(&boosted).unwrap();
+    assert!(e.search_cached(&boosted).is_none());
+
+    // A write that changes the answer: no inline answer (the stale one is dropped), and the
+    // search that follows has the new worker, which the next inline answer then keeps.
+    let mut near = w.clone();
+    near.id = WorkerId("near-inline".into());
+    let v = e.upsert_workers(vec![near]).unwrap();
+    assert!(e.wait_visible_blocking(v, WAIT));
+    assert!(e.search_cached(&q).is_none(), "a cached answer the write changed was served");
+    let now = ids(&e.search(&q).unwrap().hits);
+    assert!(now.contains(&"near-inline".to_string()), "{now:?}");
+    assert_eq!(ids(&e.search_cached(&q).expect("cached again").hits), now);
+}

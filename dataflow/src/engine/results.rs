@@ -149,9 +149,26 @@ impl ResultCache {
     /// cached answer invalidates it; for any other written worker `id`, `still_valid(id,
     /// hits)` says whether the write leaves `hits` the answer.
     pub fn lookup(&self, key: &ResultKey, still_valid: impl Fn(&str, &[SearchHit]) -> bool) -> Lookup {
+        self.lookup_counting(key, still_valid, true)
+    }
+
+    /// [`ResultCache::lookup`], but a miss is not counted: for a first try that falls back
+    /// to a search, whose own lookup counts it.
+    pub fn lookup_quiet(&self, key: &ResultKey, still_valid: impl Fn(&str, &[SearchHit]) -> bool) -> Lookup {
+        self.lookup_counting(key, still_valid, false)
+    }
+
+    fn lookup_counting(
+        &self,
+        key: &ResultKey,
+        still_valid: impl Fn(&str, &[SearchHit]) -> bool,
+        count_miss: bool,
+    ) -> Lookup {
         let Some(entries) = &self.entries else { return Lookup::Miss };
         let Some(cached) = entries.lock().get(key).cloned() else {
-            self.misses.fetch_add(1, Ordering::Relaxed);
+            if count_miss {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+            }
             return Lookup::Miss;
         };
         let now = self.applied();
@@ -175,7 +192,9 @@ impl ResultCache {
             drop(log);
             if !valid {
                 self.invalidated.fetch_add(1, Ordering::Relaxed);
-                self.misses.fetch_add(1, Ordering::Relaxed);
+                if count_miss {
+                    self.misses.fetch_add(1, Ordering::Relaxed);
+                }
                 entries.lock().pop(key);
                 return Lookup::Miss;
             }

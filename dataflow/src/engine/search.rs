@@ -257,8 +257,38 @@ impl Engine {
         Ok(SearchOutcome { hits, version })
     }
 
+    /// The answer to `q` if the result cache holds it, the query's embedding is cached and
+    /// the visibility gate is free at once; otherwise `None`, and [`Engine::search`] answers
+    /// (it also reports invalid queries). Never embeds or waits on a lock an apply holds,
+    /// so a server can answer from its async threads: in a burst, half the searches are
+    /// cache hits that would otherwise queue for a search thread behind graph walks.
+    pub fn search_cached(&self, q: &SearchQuery) -> Option<SearchOutcome> {
+        let text = q.text.trim();
+        if text.is_empty() || q.k == 0 || q.k > MAX_K {
+            return None;
+        }
+        let key = ResultKey::of(q, text)?;
+        let version = self.visible_version();
+        let vector = self.cache.get(self.state.embedder.as_ref(), text)?;
+        let _gate = self.state.visibility.try_read()?;
+        let version = version.max(self.state.results.applied());
+        let hits = self.cached_with(&key, q, &vector, false)?;
+        Some(SearchOutcome { hits, version })
+    }
+
     /// The cached answer to `key` if it is still the answer (call under the visibility gate).
     fn cached(&self, key: &ResultKey, q: &SearchQuery, vector: &[f32]) -> Option<Vec<SearchHit>> {
+        self.cached_with(key, q, vector, true)
+    }
+
+    /// [`Engine::cached`]; `count_miss: false` leaves a miss to the search that follows.
+    fn cached_with(
+        &self,
+        key: &ResultKey,
+        q: &SearchQuery,
+        vector: &[f32],
+        count_miss: bool,
+    ) -> Option<Vec<SearchHit>> {
         let workers = self.state.workers.read();
         // One read of the index for every changed worker, not one per worker, and none for a
         // lookup that scores nothing (a miss, or no change since it was cached).
@@ -267,7 +297,12 @@ impl Engine {
             let sim = || scorer.get_or_init(|| self.state.workers_index.scorer()).dot_with(id, vector);
             results::unaffected(id, workers.get(id).map(|r| r.as_ref()), sim, hits, q.k, &q.filters, &q.exclude_ids)
         };
-        match self.state.results.lookup(key, still_valid) {
+        let found = if count_miss {
+            self.state.results.lookup(key, still_valid)
+        } else {
+            self.state.results.lookup_quiet(key, still_valid)
+        };
+        match found {
             Lookup::Hit(hits) => Some(hits),
             Lookup::Miss => None,
         }
