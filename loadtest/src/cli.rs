@@ -153,6 +153,10 @@ pub struct Cli {
     /// Embedded: searches that read the server's indexes at once (0: no limit).
     #[arg(long, default_value_t = crate::embedded::ServerTuning::default().index_readers, value_name = "N")]
     pub server_index_readers: usize,
+    /// Embedded: threads that run the server's searches (0: the server's default, 8 per
+    /// core, at least 16).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub server_search_threads: usize,
     /// Never show the progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -216,6 +220,7 @@ impl Cli {
             search_concurrency: self.server_search_concurrency,
             dataflow_threads: self.server_dataflow_threads,
             index_readers: self.server_index_readers,
+            search_threads: self.server_search_threads,
         };
         if let Some(w) = self.weights {
             config.weights = w;

@@ -77,6 +77,8 @@ pub struct ServerTuning {
     pub dataflow_threads: usize,
     /// Searches that read the server's indexes at once (0: no limit).
     pub index_readers: usize,
+    /// Threads that run the server's searches (0: the server's default).
+    pub search_threads: usize,
 }
 
 impl Default for ServerTuning {
@@ -86,6 +88,7 @@ impl Default for ServerTuning {
             search_concurrency: query_api::server::DEFAULT_SEARCH_CONCURRENCY,
             dataflow_threads: dataflow::engine::EngineConfig::default().threads,
             index_readers: dataflow::engine::EngineConfig::default().index_readers,
+            search_threads: 0,
         }
     }
 }
@@ -136,6 +139,7 @@ impl EmbeddedServer {
             data_dir: dir.join("server"),
             request_nice: tuning.nice,
             search_concurrency: tuning.search_concurrency,
+            search_threads: tuning.search_threads,
             ..Default::default()
         };
         config.engine.threads = tuning.dataflow_threads;

@@ -8,11 +8,11 @@ pub mod auth;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod pools;
 pub mod priority;
 pub mod routes;
 pub mod server;
 pub mod wire;
-pub mod writes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,8 +42,12 @@ pub struct AppState {
     /// Searches allowed to run at once (`None`: no limit); the rest wait their turn
     /// without a thread (see [`ServerConfig::search_concurrency`]).
     pub search_slots: Option<Arc<tokio::sync::Semaphore>>,
-    /// Threads for writes, apart from the searches' (see [`writes`]).
-    pub writes: Arc<writes::WritePool>,
+    /// Threads for searches (see [`pools`]).
+    pub searches: Arc<pools::BlockingPool>,
+    /// Threads for writes, apart from the searches' (see [`pools`]).
+    pub writes: Arc<pools::BlockingPool>,
+    /// Threads for read-your-writes searches, apart from the other searches' (see [`pools`]).
+    pub fresh_reads: Arc<pools::BlockingPool>,
 }
 
 impl AppState {
@@ -55,7 +59,9 @@ impl AppState {
             api_key: api_key.filter(|k| !k.is_empty()).map(Arc::from),
             request_nice: priority::DEFAULT_REQUEST_NICE,
             search_slots: None,
-            writes: Arc::default(),
+            searches: Arc::new(pools::BlockingPool::searches(0)),
+            writes: Arc::new(pools::BlockingPool::writes()),
+            fresh_reads: Arc::new(pools::BlockingPool::fresh_reads()),
         }
     }
 }

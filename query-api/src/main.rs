@@ -125,6 +125,10 @@ enum Command {
         /// for the write path when reads overload the box (0: no limit).
         #[arg(long, default_value_t = query_api::server::DEFAULT_SEARCH_CONCURRENCY)]
         search_concurrency: usize,
+        /// Threads that run searches; more searches wait for one, in arrival order
+        /// (0: 8 per core, at least 16).
+        #[arg(long, default_value_t = 0)]
+        search_threads: usize,
     },
     /// Embedding models: distill the static embedder from MiniLM.
     Embed {
@@ -223,6 +227,7 @@ async fn run() -> anyhow::Result<()> {
             reembed,
             request_nice,
             search_concurrency,
+            search_threads,
         } => {
             let fsync = match fsync {
                 Fsync::Always => FsyncPolicy::Always,
@@ -246,6 +251,7 @@ async fn run() -> anyhow::Result<()> {
             config.reembed = reembed;
             config.request_nice = request_nice;
             config.search_concurrency = search_concurrency;
+            config.search_threads = search_threads;
             let selected = dataflow::embed::select(embedder, &ModelPaths::from_env(), dim, embed_threads)?;
             println!("embedder: {} — {}", selected.embedder.name(), selected.reason);
             config.engine.embedder = Some(selected.embedder);

@@ -27,6 +27,8 @@ struct RouteStats {
 #[derive(Default)]
 pub struct Metrics {
     routes: Mutex<BTreeMap<(String, String), RouteStats>>,
+    /// Searches answered from the result cache on an async thread, without a search thread.
+    pub inline_searches: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {

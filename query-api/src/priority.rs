@@ -1,10 +1,13 @@
 //! Request threads run at a lower OS priority than the dataflow.
 //!
-//! On 2 cores a burst of searches leaves a dozen runnable blocking-pool threads. At equal
-//! priority the two timely workers, the log writer and the indexer get a thirteenth each of
-//! the CPU, and a write waits behind searches before it becomes visible. Raising the nice
-//! value of the threads that run request work (the blocking pool) lets the scheduler run
-//! the dataflow first whenever it has work, without reserving a core for it.
+//! On 2 cores a burst of searches leaves every search thread runnable. At equal priority the
+//! timely worker, the log writer and the indexer get a share each like one search thread's,
+//! and a write waits behind searches before it becomes visible. Raising the nice value of
+//! the threads that run request work (the search pool, see [`crate::pools`]) lets the
+//! scheduler run the dataflow first whenever it has work, without reserving a core for it.
+//! It does not help on this project's machine: a lowered search is preempted while it holds
+//! the visibility gate, and index applies wait longer for it (`docs/BENCHMARKS.md`,
+//! session 12). Fewer search threads do shorten it (see [`crate::pools`]).
 //!
 //! # Notes
 //! Only raising a nice value is unprivileged, and a thread inherits its creator's: so a

@@ -49,6 +49,9 @@ pub struct ServerConfig {
     /// thread (0: no limit). Bounding them leaves CPU for the dataflow and the write path
     /// when reads alone could fill every core.
     pub search_concurrency: usize,
+    /// Threads that run searches (0: [`crate::pools::default_search_threads`]); more
+    /// searches wait for one, in arrival order.
+    pub search_threads: usize,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +69,7 @@ impl Default for ServerConfig {
             reembed: false,
             request_nice: crate::priority::DEFAULT_REQUEST_NICE,
             search_concurrency: DEFAULT_SEARCH_CONCURRENCY,
+            search_threads: 0,
         }
     }
 }
@@ -216,6 +220,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let mut state = AppState::new(Arc::clone(&engine), config.api_key.clone());
     state.request_nice = config.request_nice;
+    state.searches = Arc::new(crate::pools::BlockingPool::searches(config.search_threads));
     state.search_slots =
         (config.search_concurrency > 0).then(|| Arc::new(tokio::sync::Semaphore::new(config.search_concurrency)));
     let router = app(state);
@@ -274,12 +279,11 @@ pub const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_s
 /// is applied, and the cores idle (`docs/BENCHMARKS.md`).
 pub const DEFAULT_SEARCH_CONCURRENCY: usize = 0;
 
-/// Most blocking-pool threads: 8 per core, at least 16. Searches are CPU-bound and writes
-/// mostly wait for the log's group commit; tokio's default of 512 let a burst grow hundreds
-/// of threads that only contended for the same cores (on 2 cores, 16 gave the lowest
-/// tail of 8, 16 and 64 in `docs/BENCHMARKS.md`).
+/// Most blocking-pool threads (jobs' requests, start-up work, tokio's own file I/O): as
+/// many as the search pool's default, instead of tokio's 512. Searches and writes have
+/// pools of their own (see [`crate::pools`]).
 pub fn max_blocking_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()).saturating_mul(8).max(16)
+    crate::pools::default_search_threads()
 }
 
 /// The multi-threaded runtime the server runs on (`lakehouse serve` and embedded runs).

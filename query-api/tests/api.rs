@@ -129,9 +129,12 @@ async fn every_route_answers_and_bad_input_is_a_4xx() {
     let (s, v) = call(&r, "POST", "/v1/search", Some(json!({"query": "cook", "min_version": u64::MAX}))).await;
     assert_error(s, &v, StatusCode::REQUEST_TIMEOUT, Some("min_version"));
 
-    // The server still serves, and metrics counted all of that.
-    let (s, _) = call(&r, "POST", "/v1/search", Some(json!({"query": "welder"}))).await;
-    assert_eq!(s, StatusCode::OK);
+    // The server still serves, and metrics counted all of that. The repeat is a result-cache
+    // hit, answered without a search thread.
+    for _ in 0..2 {
+        let (s, _) = call(&r, "POST", "/v1/search", Some(json!({"query": "welder"}))).await;
+        assert_eq!(s, StatusCode::OK);
+    }
     let resp = r.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
     let text = String::from_utf8(axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
     assert!(
@@ -139,6 +142,8 @@ async fn every_route_answers_and_bad_input_is_a_4xx() {
         "{text}"
     );
     assert!(text.contains("lakehouse_query_cache_hit_ratio"));
+    let inline = text.lines().find_map(|l| l.strip_prefix("lakehouse_search_inline_total ")).map(str::to_owned);
+    assert!(inline.as_deref().and_then(|v| v.parse::<f64>().ok()).is_some_and(|n| n >= 1.0), "{text}");
     assert!(text.contains("lakehouse_index_points{index=\"workers\"} 1700"));
     // The corpus load was a write: its stamp-to-visible delay is in the summary.
     let count = text
@@ -386,17 +391,70 @@ async fn searches_wait_for_a_free_slot_and_then_answer() {
     let (s, v) = tokio::time::timeout(Duration::from_secs(10), waiting).await.unwrap().unwrap();
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["results"].as_array().unwrap().len(), 5);
-    // A client that gives up while waiting for the slot leaves it free for the next one.
+    // A repeat is a result-cache hit: answered at once, without a slot.
     let held = Arc::clone(&slots).acquire_owned().await.unwrap();
+    let (s, v) = tokio::time::timeout(Duration::from_secs(2), call(&r, "POST", "/v1/search", Some(q.clone())))
+        .await
+        .expect("a cached answer waited for a search slot");
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // A client that gives up while waiting for the slot leaves it free for the next one.
     let gave_up = tokio::spawn({
-        let (r, q) = (r.clone(), q.clone());
+        let r = r.clone();
+        let q = json!({"query": "forklift operator day shift", "k": 5});
         async move { call(&r, "POST", "/v1/search", Some(q)).await }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     gave_up.abort();
     assert!(gave_up.await.unwrap_err().is_cancelled());
     drop(held);
+    let q = json!({"query": "forklift operator weekend", "k": 5});
     let (s, _) = tokio::time::timeout(Duration::from_secs(10), call(&r, "POST", "/v1/search", Some(q))).await.unwrap();
     assert_eq!(s, StatusCode::OK);
     assert_eq!(slots.available_permits(), 1);
+}
+
+#[test]
+fn a_read_your_writes_search_does_not_queue_behind_other_searches() {
+    // One search thread, taken (a burst of searches): a plain search waits for it, a search
+    // with `min_version` does not.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let engine = engine();
+    let version = engine.upsert_workers(generate_corpus(1, 7)).unwrap();
+    let mut state = AppState::new(engine, None);
+    state.searches = Arc::new(query_api::pools::BlockingPool::searches(1));
+    let searches = Arc::clone(&state.searches);
+    let r = app(state);
+    rt.block_on(async {
+        let gate = Arc::new((parking_lot::Mutex::new(false), parking_lot::Condvar::new()));
+        let busy: Vec<_> = (0..1)
+            .map(|_| {
+                let gate = Arc::clone(&gate);
+                searches.spawn(move || {
+                    let mut open = gate.0.lock();
+                    while !*open {
+                        gate.1.wait(&mut open);
+                    }
+                })
+            })
+            .collect();
+        let plain = tokio::spawn({
+            let r = r.clone();
+            async move { call(&r, "POST", "/v1/search", Some(json!({"query": "line cook", "k": 5}))).await }
+        });
+        let fresh = json!({"query": "line cook", "k": 5, "min_version": version});
+        let (s, v) = tokio::time::timeout(Duration::from_secs(10), call(&r, "POST", "/v1/search", Some(fresh)))
+            .await
+            .expect("the read-your-writes search queued behind the busy blocking pool");
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["results"].as_array().unwrap().len(), 5);
+        assert!(v["version"].as_u64().unwrap() >= version, "{v}");
+        assert!(!plain.is_finished(), "the plain search found a blocking thread: the test shows nothing");
+        *gate.0.lock() = true;
+        gate.1.notify_all();
+        let (s, _) = tokio::time::timeout(Duration::from_secs(10), plain).await.unwrap().unwrap();
+        assert_eq!(s, StatusCode::OK);
+        for b in busy {
+            b.await.unwrap();
+        }
+    });
 }

@@ -24,8 +24,22 @@ pub async fn wait_visible(state: &AppState, version: u64) -> Result<(), ApiError
     }
 }
 
-/// Run CPU-bound engine work off the async threads, on a blocking-pool thread lowered to
-/// the request priority (see [`crate::priority`]).
+/// Run a search on the search pool, on a thread lowered to the request priority (see
+/// [`crate::pools`] and [`crate::priority`]).
+pub async fn blocking_search<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let nice = state.request_nice;
+    joined(state.searches.spawn(move || {
+        crate::priority::lower_current_thread(nice);
+        f()
+    }))
+    .await
+}
+
+/// Run other CPU-bound engine work off the async threads, on a blocking-pool thread lowered
+/// to the request priority (see [`crate::priority`]).
 pub async fn blocking<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce() -> T + Send + 'static,
@@ -38,8 +52,17 @@ pub async fn blocking<T: Send + 'static>(
     .await
 }
 
+/// Run a read-your-writes search on its own pool, at the dataflow's priority, so it does not
+/// queue behind a burst of other searches (see [`crate::pools`]).
+pub async fn blocking_fresh<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    joined(state.fresh_reads.spawn(f)).await
+}
+
 /// Run a write (which waits for the log's fsync) on the write pool, so waiting writes
-/// never hold the threads searches run on (see [`crate::writes`]). Write threads keep the
+/// never hold the threads searches run on (see [`crate::pools`]). Write threads keep the
 /// dataflow's priority: the request nice exists so that searches yield to writes.
 pub async fn blocking_write<T: Send + 'static>(
     state: &AppState,

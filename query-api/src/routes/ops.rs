@@ -54,6 +54,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     gauge("lakehouse_query_cache_hits_total", "Query-embedding cache hits.", s.cache.hits as f64);
     gauge("lakehouse_query_cache_misses_total", "Query-embedding cache misses.", s.cache.misses as f64);
     gauge("lakehouse_result_cache_hits_total", "Searches answered from the result cache.", s.result_cache.hits as f64);
+    gauge(
+        "lakehouse_search_inline_total",
+        "Result-cache hits answered on an async thread, without waiting for a search thread.",
+        state.metrics.inline_searches.load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
     gauge("lakehouse_result_cache_misses_total", "Cacheable searches computed.", s.result_cache.misses as f64);
     gauge(
         "lakehouse_result_cache_invalidated_total",

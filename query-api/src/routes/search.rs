@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use dataflow::engine::{Filters, SearchQuery};
 
 use crate::error::{ApiError, ApiJson};
-use crate::routes::{blocking, wait_visible};
+use crate::routes::{blocking_fresh, blocking_search, wait_visible};
 use crate::wire::{SearchBody, SearchResponse, SearchResult};
 use crate::AppState;
 
@@ -30,6 +30,8 @@ pub async fn search(State(state): State<AppState>, ApiJson(body): ApiJson<Search
         return Err(ApiError::bad("exclude_ids", format!("at most {MAX_EXCLUDE} ids")));
     }
     let available = body.available.as_ref().map(|d| d.parse("available")).transpose()?;
+    // A read-your-writes search: its client has just written (see [`crate::pools`]).
+    let fresh = body.min_version.is_some();
     if let Some(v) = body.min_version {
         wait_visible(&state, v).await?;
     }
@@ -43,21 +45,33 @@ pub async fn search(State(state): State<AppState>, ApiJson(body): ApiJson<Search
         available,
     };
     let engine = state.engine.clone();
-    // The slot moves into the search: a client that gives up (or the request timeout)
-    // drops this handler, not the search already running on the blocking pool, so the slot
-    // is freed only when the search ends.
-    let slot = match &state.search_slots {
-        Some(slots) => Some(
-            Arc::clone(slots).acquire_owned().await.map_err(|e| ApiError::Internal(format!("search slots: {e}")))?,
-        ),
-        None => None,
-    };
-    let out = blocking(&state, move || {
-        let out = engine.search(&q);
-        drop(slot);
+    // A result-cache hit is answered here, on the async thread, in microseconds; the rest
+    // go to a search thread.
+    let out = if let Some(out) = engine.search_cached(&q) {
+        state.metrics.inline_searches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         out
-    })
-    .await??;
+    } else if fresh {
+        blocking_fresh(&state, move || engine.search(&q)).await??
+    } else {
+        // The slot moves into the search: a client that gives up (or the request timeout)
+        // drops this handler, not the search already running on the search pool, so the
+        // slot is freed only when the search ends.
+        let slot = match &state.search_slots {
+            Some(slots) => Some(
+                Arc::clone(slots)
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("search slots: {e}")))?,
+            ),
+            None => None,
+        };
+        blocking_search(&state, move || {
+            let out = engine.search(&q);
+            drop(slot);
+            out
+        })
+        .await??
+    };
     let lag_ms = dataflow::engine::now_micros().saturating_sub(out.version) as f64 / 1000.0;
     // Serialised here, while the hits are alive: the strings are borrowed, not cloned.
     let results = out

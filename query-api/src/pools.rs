@@ -1,0 +1,170 @@
+//! The server's thread pools: searches, read-your-writes searches and writes each get
+//! their own, apart from the runtime's blocking pool (jobs' requests, start-up work).
+//!
+//! **Searches** run on [`BlockingPool::searches`]. Each uses a core while it runs, and
+//! holds the engine's visibility gate, which an index apply waits for every holder to
+//! leave. With more search threads than cores, a burst shares the cores among all of them:
+//! each search then holds the gate many times its CPU time, and the dataflow thread waits
+//! for a core behind them. The rest of a burst waits in the pool's queue, holding nothing;
+//! how many threads is a choice between read throughput and write visibility (see
+//! [`default_search_threads`]).
+//!
+//! **Read-your-writes searches.** A search that names a `min_version` comes from a client
+//! that has just written and wants to see it. In a burst the search pool's queue holds
+//! hundreds of searches, and a search queued behind them takes as long as the queue, however
+//! fresh the index is. Such searches run on [`BlockingPool::fresh_reads`]: a few threads of
+//! their own, never lowered to the request priority, so they wait only for each other and
+//! share the cores with the searches already running. A client could mark every search
+//! this way; it would then queue in this small pool instead, which is no better for it than
+//! the shared one.
+//!
+//! **Writes.** A write holds its thread until the log's group commit has fsynced it: about
+//! 13 ms under load on this project's machine, and 800 ms when the disk stalls. On a shared
+//! pool (16 threads on 2 cores) ~870 writes a second kept about 11 of the 16 busy doing
+//! nothing, and a stalled fsync took all 16: every search then waited for a thread
+//! (searches' max went to 800 ms while the async-only routes stayed under 25 ms). Writes run
+//! on [`BlockingPool::writes`] instead, on up to [`WRITE_THREADS`] threads that mostly
+//! sleep, and many waiting writers still share one fsync.
+//!
+//! Figures: `docs/BENCHMARKS.md`, sessions 6 and 12.
+
+use tokio::runtime::{Builder, Runtime};
+use tokio::task::JoinHandle;
+
+/// Most write threads. Each waits on the log, not on a core, so more threads only mean
+/// bigger group commits; beyond this, writes queue without a thread.
+pub const WRITE_THREADS: usize = 64;
+
+/// Most threads for read-your-writes searches: twice the cores. Each search uses a core
+/// while it runs, so more threads would only share the same cores.
+pub fn fresh_read_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).saturating_mul(2).max(2)
+}
+
+/// Default number of search threads: 8 per core, at least 16 (tokio's default of 512 let a
+/// burst grow hundreds of threads that only contended for the same cores; on 2 cores, 16
+/// gave the lowest tail of 8, 16 and 64, `docs/BENCHMARKS.md`, session 5).
+///
+/// Fewer threads make writes visible sooner under a burst (fewer searches share the cores,
+/// so each leaves the visibility gate sooner): on this project's 2-core machine, 4 threads
+/// against 16 cut the server's visibility p99 about in half at the goal's load, but
+/// completed 0–5% fewer scenarios in three of four alternated 5-minute runs, with more
+/// dropped at the harness's in-flight cap (`docs/BENCHMARKS.md`, session 12). Reads come
+/// first by default; `--search-threads` is the choice for a deployment that wants writes
+/// visible sooner.
+pub fn default_search_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).saturating_mul(8).max(16)
+}
+
+/// A blocking-only tokio runtime: threads started on demand, none driving async work.
+pub struct BlockingPool {
+    name: &'static str,
+    /// `None` if the pool could not be started: its work then runs on the caller's
+    /// runtime's blocking pool.
+    runtime: Option<Runtime>,
+}
+
+impl BlockingPool {
+    /// A pool of up to `threads` threads named `name`, each started when work first needs it.
+    pub fn new(name: &'static str, threads: usize) -> Self {
+        let built = Builder::new_current_thread()
+            .thread_name(name)
+            .thread_keep_alive(crate::server::BLOCKING_KEEP_ALIVE)
+            .max_blocking_threads(threads.max(1))
+            .build();
+        match built {
+            Ok(runtime) => BlockingPool { name, runtime: Some(runtime) },
+            Err(e) => {
+                tracing::warn!(error = %e, pool = name, "no thread pool; its work shares the blocking pool");
+                BlockingPool { name, runtime: None }
+            }
+        }
+    }
+
+    /// The write pool (see the module docs).
+    pub fn writes() -> Self {
+        Self::new("lakehouse-writes", WRITE_THREADS)
+    }
+
+    /// The pool for searches: up to `threads` (0: [`default_search_threads`]); more wait, in
+    /// arrival order, without a thread.
+    pub fn searches(threads: usize) -> Self {
+        Self::new("lakehouse-search", if threads == 0 { default_search_threads() } else { threads })
+    }
+
+    /// The pool for read-your-writes searches (see the module docs).
+    pub fn fresh_reads() -> Self {
+        Self::new("lakehouse-fresh", fresh_read_threads())
+    }
+
+    /// Run `f` on one of the pool's threads. Call from within a tokio runtime.
+    pub fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+        match &self.runtime {
+            Some(rt) => rt.spawn_blocking(f),
+            None => tokio::task::spawn_blocking(f),
+        }
+    }
+}
+
+impl std::fmt::Debug for BlockingPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockingPool").field("name", &self.name).field("started", &self.runtime.is_some()).finish()
+    }
+}
+
+impl Drop for BlockingPool {
+    fn drop(&mut self) {
+        // Dropping a runtime from async code panics; this one has no async work to wait
+        // for, and a write still running finishes on its detached thread.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parking_lot::{Condvar, Mutex};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Writes that wait until the gate opens, as on a stalled fsync.
+    fn stuck_writes(pool: &BlockingPool, n: usize, gate: &Arc<(Mutex<bool>, Condvar)>) -> Vec<JoinHandle<()>> {
+        (0..n)
+            .map(|_| {
+                let gate = Arc::clone(gate);
+                pool.spawn(move || {
+                    let (open, cv) = &*gate;
+                    let mut open = open.lock();
+                    while !*open {
+                        cv.wait(&mut open);
+                    }
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stalled_writes_leave_the_search_threads_to_searches() {
+        let rt = Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        rt.block_on(async {
+            let searches = BlockingPool::searches(2);
+            let pool = BlockingPool::writes();
+            let name = pool.spawn(|| std::thread::current().name().map(str::to_owned)).await.unwrap();
+            assert_eq!(name.as_deref(), Some("lakehouse-writes"));
+
+            let gate = Arc::new((Mutex::new(false), Condvar::new()));
+            let stuck = stuck_writes(&pool, 8, &gate);
+            // A search still gets a thread at once; had the 8 writes gone to the search
+            // pool, it would wait for them.
+            let search = tokio::time::timeout(Duration::from_secs(5), searches.spawn(|| 42)).await;
+            *gate.0.lock() = true;
+            gate.1.notify_all();
+            assert_eq!(search.expect("the search waited for the stalled writes").unwrap(), 42);
+            for w in stuck {
+                w.await.unwrap();
+            }
+        });
+    }
+}
