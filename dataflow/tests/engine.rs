@@ -549,19 +549,22 @@ fn search_cached_answers_only_what_search_would() {
     let q = query(&format!("{} {}", w.role, w.city), 10);
     let ids = |hits: &[dataflow::engine::SearchHit]| hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>();
 
+    // A boosted search (never result-cached) caches the text's embedding, so the inline try
+    // below reaches the result cache, misses, and must leave the miss uncounted.
+    let boosted = SearchQuery { use_playbook: true, ..q.clone() };
+    e.search(&boosted).unwrap();
+    assert!(e.search_cached(&boosted).is_none(), "a boosted search is never answered from the cache");
+    let embeds = e.stats().cache;
     assert!(e.search_cached(&q).is_none(), "nothing is cached yet");
     assert_eq!(e.stats().result_cache.misses, 0, "the inline try counts no miss");
+    assert_eq!(e.stats().cache.hits, embeds.hits, "an unused embedding is not a hit");
     let searched = e.search(&q).unwrap();
     assert_eq!(e.stats().result_cache.misses, 1);
     let cached = e.search_cached(&q).expect("a repeat is answered inline");
     assert_eq!(ids(&cached.hits), ids(&searched.hits));
     assert!(cached.version >= searched.version);
     assert_eq!(e.stats().result_cache.hits, 1);
-
-    // Boosted and availability-filtered searches are never cached.
-    let boosted = SearchQuery { use_playbook: true, ..q.clone() };
-    e.search(&boosted).unwrap();
-    assert!(e.search_cached(&boosted).is_none());
+    assert_eq!(e.stats().cache.hits, embeds.hits + 2, "the search's and the inline answer's");
 
     // A write that changes the answer: no inline answer (the stale one is dropped), and the
     // search that follows has the new worker, which the next inline answer then keeps.

@@ -39,8 +39,8 @@ pub struct AppState {
     pub api_key: Option<Arc<str>>,
     /// Nice increment for threads that run request work (see [`priority`]).
     pub request_nice: i32,
-    /// Searches allowed to run at once (`None`: no limit); the rest wait their turn
-    /// without a thread (see [`ServerConfig::search_concurrency`]).
+    /// Searches allowed to run at once on the search pool (`None`: no limit); the rest wait
+    /// their turn without a thread (see [`ServerConfig::search_concurrency`]).
     pub search_slots: Option<Arc<tokio::sync::Semaphore>>,
     /// Threads for searches (see [`pools`]).
     pub searches: Arc<pools::BlockingPool>,

@@ -126,45 +126,45 @@ impl Drop for BlockingPool {
 mod tests {
     use super::*;
     use parking_lot::{Condvar, Mutex};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::time::Duration;
 
-    /// Writes that wait until the gate opens, as on a stalled fsync.
-    fn stuck_writes(pool: &BlockingPool, n: usize, gate: &Arc<(Mutex<bool>, Condvar)>) -> Vec<JoinHandle<()>> {
-        (0..n)
-            .map(|_| {
-                let gate = Arc::clone(gate);
-                pool.spawn(move || {
-                    let (open, cv) = &*gate;
-                    let mut open = open.lock();
-                    while !*open {
-                        cv.wait(&mut open);
-                    }
-                })
-            })
-            .collect()
-    }
-
     #[test]
-    fn stalled_writes_leave_the_search_threads_to_searches() {
+    fn a_pool_runs_at_most_its_threads_and_queues_the_rest() {
         let rt = Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         rt.block_on(async {
-            let searches = BlockingPool::searches(2);
-            let pool = BlockingPool::writes();
+            let pool = BlockingPool::searches(2);
             let name = pool.spawn(|| std::thread::current().name().map(str::to_owned)).await.unwrap();
-            assert_eq!(name.as_deref(), Some("lakehouse-writes"));
+            assert_eq!(name.as_deref(), Some("lakehouse-search"));
 
+            // Three searches that wait until the gate opens: two run, the third queues.
             let gate = Arc::new((Mutex::new(false), Condvar::new()));
-            let stuck = stuck_writes(&pool, 8, &gate);
-            // A search still gets a thread at once; had the 8 writes gone to the search
-            // pool, it would wait for them.
-            let search = tokio::time::timeout(Duration::from_secs(5), searches.spawn(|| 42)).await;
+            let started = Arc::new(AtomicUsize::new(0));
+            let tasks: Vec<JoinHandle<()>> = (0..3)
+                .map(|_| {
+                    let (gate, started) = (Arc::clone(&gate), Arc::clone(&started));
+                    pool.spawn(move || {
+                        started.fetch_add(1, Ordering::SeqCst);
+                        let (open, cv) = &*gate;
+                        let mut open = open.lock();
+                        while !*open {
+                            cv.wait(&mut open);
+                        }
+                    })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(started.load(Ordering::SeqCst), 2, "a pool of 2 threads ran more than 2 at once");
+            // Another pool is not held up by this one's queue.
+            let other = tokio::time::timeout(Duration::from_secs(5), BlockingPool::fresh_reads().spawn(|| 42)).await;
+            assert_eq!(other.expect("the fresh-read pool waited for the search pool").unwrap(), 42);
             *gate.0.lock() = true;
             gate.1.notify_all();
-            assert_eq!(search.expect("the search waited for the stalled writes").unwrap(), 42);
-            for w in stuck {
-                w.await.unwrap();
+            for t in tasks {
+                t.await.unwrap();
             }
+            assert_eq!(started.load(Ordering::SeqCst), 3);
         });
     }
 }

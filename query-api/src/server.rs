@@ -45,9 +45,10 @@ pub struct ServerConfig {
     /// Nice increment for request threads, so the dataflow runs first when both have work
     /// (0: equal priority; see [`crate::priority`]).
     pub request_nice: i32,
-    /// Searches that may run at once; more wait, in arrival order, without holding a
-    /// thread (0: no limit). Bounding them leaves CPU for the dataflow and the write path
-    /// when reads alone could fill every core.
+    /// Searches that may run at once on the search pool; more wait, in arrival order,
+    /// without holding a thread (0: no limit). Read-your-writes searches (their own pool)
+    /// and result-cache hits answered inline do not count. Bounding them leaves CPU for the
+    /// dataflow and the write path when reads alone could fill every core.
     pub search_concurrency: usize,
     /// Threads that run searches (0: [`crate::pools::default_search_threads`]); more
     /// searches wait for one, in arrival order.

@@ -439,7 +439,8 @@ fn a_read_your_writes_search_does_not_queue_behind_other_searches() {
             .collect();
         let plain = tokio::spawn({
             let r = r.clone();
-            async move { call(&r, "POST", "/v1/search", Some(json!({"query": "line cook", "k": 5}))).await }
+            // Another text than the fresh search's: its cached answer would be served inline.
+            async move { call(&r, "POST", "/v1/search", Some(json!({"query": "welder night shift", "k": 5}))).await }
         });
         let fresh = json!({"query": "line cook", "k": 5, "min_version": version});
         let (s, v) = tokio::time::timeout(Duration::from_secs(10), call(&r, "POST", "/v1/search", Some(fresh)))

@@ -433,6 +433,12 @@ impl VectorCollection {
         Scorer { state: self.shared.state.read() }
     }
 
+    /// [`VectorCollection::scorer`] if it is free at once; `None` while the indexer holds the
+    /// collection (a rebuild's swap, a reclaim), for callers that must not wait.
+    pub fn try_scorer(&self) -> Option<Scorer<'_>> {
+        Some(Scorer { state: self.shared.state.try_read()? })
+    }
+
     /// Live external ids (unordered).
     pub fn ids(&self) -> HashSet<String> {
         let g = self.shared.state.read();

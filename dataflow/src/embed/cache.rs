@@ -96,13 +96,17 @@ impl QueryCache {
     }
 
     /// The cached embedding of `text`, without embedding it on a miss (for callers that must
-    /// not spend an embedder's time). Counts a hit when found and nothing otherwise: a
-    /// caller that goes on to [`QueryCache::get_or_embed`] is counted there.
+    /// not spend an embedder's time). Counts nothing: a caller that uses the vector counts
+    /// the hit ([`QueryCache::count_hit`]), and one that goes on to
+    /// [`QueryCache::get_or_embed`] is counted there.
     pub fn get(&self, embedder: &dyn Embedder, text: &str) -> Option<Arc<[f32]>> {
         let (key, _) = cache_key(embedder, text);
-        let hit = self.entries.as_ref()?.lock().get(key.as_str()).cloned()?;
+        self.entries.as_ref()?.lock().get(key.as_str()).cloned()
+    }
+
+    /// Count a hit of [`QueryCache::get`] whose vector was used.
+    pub fn count_hit(&self) {
         self.hits.fetch_add(1, Ordering::Relaxed);
-        Some(hit)
     }
 
     /// Current counters and occupancy.

@@ -257,11 +257,13 @@ impl Engine {
         Ok(SearchOutcome { hits, version })
     }
 
-    /// The answer to `q` if the result cache holds it, the query's embedding is cached and
-    /// the visibility gate is free at once; otherwise `None`, and [`Engine::search`] answers
-    /// (it also reports invalid queries). Never embeds or waits on a lock an apply holds,
-    /// so a server can answer from its async threads: in a burst, half the searches are
-    /// cache hits that would otherwise queue for a search thread behind graph walks.
+    /// The answer to `q` if the result cache holds it, the query's embedding is cached, and
+    /// the visibility gate and the worker index are free at once; otherwise `None`, and
+    /// [`Engine::search`] answers (it also reports invalid queries). Never embeds and never
+    /// waits for an apply or the indexer, so a server can answer from its async threads: in
+    /// a burst, a third of the searches are cache hits that would otherwise queue for a
+    /// search thread behind graph walks. A `None` counts nothing, and leaves the cache as
+    /// it was unless the cached answer was proven stale.
     pub fn search_cached(&self, q: &SearchQuery) -> Option<SearchOutcome> {
         let text = q.text.trim();
         if text.is_empty() || q.k == 0 || q.k > MAX_K {
@@ -271,28 +273,33 @@ impl Engine {
         let version = self.visible_version();
         let vector = self.cache.get(self.state.embedder.as_ref(), text)?;
         let _gate = self.state.visibility.try_read()?;
+        // Checking a cached answer may score changed workers: the index must be free now.
+        let scorer = self.state.workers_index.try_scorer()?;
         let version = version.max(self.state.results.applied());
-        let hits = self.cached_with(&key, q, &vector, false)?;
+        let hits = self.cached_with(&key, q, &vector, Some(scorer))?;
+        self.cache.count_hit();
         Some(SearchOutcome { hits, version })
     }
 
     /// The cached answer to `key` if it is still the answer (call under the visibility gate).
     fn cached(&self, key: &ResultKey, q: &SearchQuery, vector: &[f32]) -> Option<Vec<SearchHit>> {
-        self.cached_with(key, q, vector, true)
+        self.cached_with(key, q, vector, None)
     }
 
-    /// [`Engine::cached`]; `count_miss: false` leaves a miss to the search that follows.
+    /// [`Engine::cached`]. With a `scorer` taken already (the inline path), a miss is left
+    /// to the search that follows to count.
     fn cached_with(
         &self,
         key: &ResultKey,
         q: &SearchQuery,
         vector: &[f32],
-        count_miss: bool,
+        scorer: Option<sinks::Scorer<'_>>,
     ) -> Option<Vec<SearchHit>> {
+        let count_miss = scorer.is_none();
         let workers = self.state.workers.read();
         // One read of the index for every changed worker, not one per worker, and none for a
         // lookup that scores nothing (a miss, or no change since it was cached).
-        let scorer = std::cell::OnceCell::new();
+        let scorer = scorer.map_or_else(std::cell::OnceCell::new, std::cell::OnceCell::from);
         let still_valid = |id: &str, hits: &[SearchHit]| {
             let sim = || scorer.get_or_init(|| self.state.workers_index.scorer()).dot_with(id, vector);
             results::unaffected(id, workers.get(id).map(|r| r.as_ref()), sim, hits, q.k, &q.filters, &q.exclude_ids)
