@@ -47,9 +47,9 @@ pub fn fresh_read_threads() -> usize {
 ///
 /// Fewer threads make writes visible sooner under a burst (fewer searches share the cores,
 /// so each leaves the visibility gate sooner): on this project's 2-core machine, 4 threads
-/// against 16 cut the server's visibility p99 about in half at the goal's load, but
-/// completed 0–5% fewer scenarios in three of four alternated 5-minute runs, with more
-/// dropped at the harness's in-flight cap (`docs/BENCHMARKS.md`, session 12). Reads come
+/// against 16 cut the server's visibility p99 about in half at the goal's load, but in
+/// three of four 5-minute runs next to a base run completed 2–5% fewer scenarios, with
+/// more dropped at the harness's in-flight cap (`docs/BENCHMARKS.md`, session 12). Reads come
 /// first by default; `--search-threads` is the choice for a deployment that wants writes
 /// visible sooner.
 pub fn default_search_threads() -> usize {
