@@ -38,7 +38,7 @@ pub const WRITE_THREADS: usize = 64;
 /// Most threads for read-your-writes searches: twice the cores. Each search uses a core
 /// while it runs, so more threads would only share the same cores.
 pub fn fresh_read_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()).saturating_mul(2).max(2)
+    std::thread::available_parallelism().map_or(2, |n| n.get()).saturating_mul(2)
 }
 
 /// Default number of search threads: 8 per core, at least 16 (tokio's default of 512 let a

@@ -148,17 +148,9 @@ impl ResultCache {
     /// Look `key` up (call under the visibility gate, read). A write to a worker in the
     /// cached answer invalidates it; for any other written worker `id`, `still_valid(id,
     /// hits)` says whether the write leaves `hits` the answer.
-    pub fn lookup(&self, key: &ResultKey, still_valid: impl Fn(&str, &[SearchHit]) -> bool) -> Lookup {
-        self.lookup_counting(key, still_valid, true)
-    }
-
-    /// [`ResultCache::lookup`], but a miss is not counted: for a first try that falls back
-    /// to a search, whose own lookup counts it.
-    pub fn lookup_quiet(&self, key: &ResultKey, still_valid: impl Fn(&str, &[SearchHit]) -> bool) -> Lookup {
-        self.lookup_counting(key, still_valid, false)
-    }
-
-    fn lookup_counting(
+    /// With `count_miss: false` a miss is not counted: for a first try that falls back to a
+    /// search, whose own lookup counts it.
+    pub fn lookup(
         &self,
         key: &ResultKey,
         still_valid: impl Fn(&str, &[SearchHit]) -> bool,
@@ -262,12 +254,12 @@ mod tests {
         cache.put(key("nurse"), 1, &[]);
         // MAX_CHECKS changes: checked one by one, and none touches the answer.
         cache.record(2, ids[..MAX_CHECKS].iter().map(String::as_str));
-        assert!(matches!(cache.lookup(&key("welder"), |_, _| true), Lookup::Hit(_)));
+        assert!(matches!(cache.lookup(&key("welder"), |_, _| true, true), Lookup::Hit(_)));
         // A stale answer: a change the check says moves it.
         cache.record(3, ids[..1].iter().map(String::as_str));
-        assert!(matches!(cache.lookup(&key("welder"), |_, _| false), Lookup::Miss));
+        assert!(matches!(cache.lookup(&key("welder"), |_, _| false, true), Lookup::Miss));
         // One more than a lookup checks: given up without checking.
-        assert!(matches!(cache.lookup(&key("nurse"), |_, _| true), Lookup::Miss));
+        assert!(matches!(cache.lookup(&key("nurse"), |_, _| true, true), Lookup::Miss));
         let s = cache.stats();
         assert_eq!((s.hits, s.misses, s.invalidated, s.unprovable), (1, 2, 2, 1), "{s:?}");
     }

@@ -262,8 +262,9 @@ impl Engine {
     /// [`Engine::search`] answers (it also reports invalid queries). Never embeds and never
     /// waits for an apply or the indexer, so a server can answer from its async threads: in
     /// a burst, a third of the searches are cache hits that would otherwise queue for a
-    /// search thread behind graph walks. A `None` counts nothing, and leaves the cache as
-    /// it was unless the cached answer was proven stale.
+    /// search thread behind graph walks. A `None` counts no hit or miss (the search that
+    /// follows does), and leaves the cache as it was unless the cached answer was proven
+    /// stale (then it is dropped and counted as invalidated).
     pub fn search_cached(&self, q: &SearchQuery) -> Option<SearchOutcome> {
         let text = q.text.trim();
         if text.is_empty() || q.k == 0 || q.k > MAX_K {
@@ -304,12 +305,7 @@ impl Engine {
             let sim = || scorer.get_or_init(|| self.state.workers_index.scorer()).dot_with(id, vector);
             results::unaffected(id, workers.get(id).map(|r| r.as_ref()), sim, hits, q.k, &q.filters, &q.exclude_ids)
         };
-        let found = if count_miss {
-            self.state.results.lookup(key, still_valid)
-        } else {
-            self.state.results.lookup_quiet(key, still_valid)
-        };
-        match found {
+        match self.state.results.lookup(key, still_valid, count_miss) {
             Lookup::Hit(hits) => Some(hits),
             Lookup::Miss => None,
         }

@@ -30,12 +30,7 @@ pub async fn blocking_search<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    let nice = state.request_nice;
-    joined(state.searches.spawn(move || {
-        crate::priority::lower_current_thread(nice);
-        f()
-    }))
-    .await
+    joined(state.searches.spawn(lowered(state.request_nice, f))).await
 }
 
 /// Run other CPU-bound engine work off the async threads, on a blocking-pool thread lowered
@@ -44,12 +39,15 @@ pub async fn blocking<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    let nice = state.request_nice;
-    joined(tokio::task::spawn_blocking(move || {
+    joined(tokio::task::spawn_blocking(lowered(state.request_nice, f))).await
+}
+
+/// `f`, run after lowering its thread by `nice` (once per thread; see [`crate::priority`]).
+fn lowered<T>(nice: i32, f: impl FnOnce() -> T) -> impl FnOnce() -> T {
+    move || {
         crate::priority::lower_current_thread(nice);
         f()
-    }))
-    .await
+    }
 }
 
 /// Run a read-your-writes search on its own pool, at the dataflow's priority, so it does not
