@@ -1,13 +1,18 @@
 //! A named vector collection: the points, the index over them, and the background indexer.
 //!
 //! # Notes
-//! Writers and readers share one `RwLock<State>`; the lock is held only for bookkeeping and
-//! for the duration of a search. Graph inserts and rebuilds — the slow part — run on the
-//! indexer thread without the lock, on an `Arc` of the graph (hnsw_rs allows concurrent
-//! insert and search). An update overwrites the point's slot in place and a new id may take a dead
-//! slot at once: graphs read vectors from storage, so such a node is searched exactly until
-//! the indexer relinks it. A build logs the slots written while it runs and relinks them
-//! after its swap.
+//! A commit never waits for a search: it adds its batch to the [overlay](crate::overlay)
+//! (a mutex held for a few map inserts), and it is searchable from then on. The indexed
+//! points sit behind one `RwLock<State>`, held for reading for the duration of a search and
+//! for writing only by the indexer thread: to merge the overlay (every
+//! [`CollectionConfig::merge_interval`]) and for bookkeeping. Graph inserts and rebuilds —
+//! the slow part — run on the indexer thread without the write lock. A merged update
+//! overwrites the point's slot in place and a new id may take a dead slot at once: graphs
+//! read vectors from storage, so such a node is searched exactly until the indexer relinks
+//! it. A build logs the slots written while it runs and relinks them after its swap.
+//!
+//! Lock order: the state lock before the overlay's mutex. A caller that holds a lock of its
+//! own across a [`Reader`] (the engine's visibility gate) takes the reader first.
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,16 +21,19 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
+use roaring::RoaringBitmap;
 
 use crate::error::{Result, SinkError};
 use crate::filter::SearchRequest;
 
 use crate::index::flat::FlatGraph;
 use crate::index::hnsw::{insert_all, new_graph};
+use crate::index::topk::TopK;
 use crate::index::{
     builder, AnyIndex, ExactIndex, HnswIndex, HnswParams, IndexKind, Points, Query, VectorIndex, VectorIndexRead,
 };
+use crate::overlay::{fold, FreshPoint, Overlay};
 use crate::simd::{check_vector, dot, normalize};
 use crate::types::{ExternalId, InternalId, ScoredPoint};
 
@@ -55,6 +63,11 @@ pub struct CollectionConfig {
     pub hnsw_seed: usize,
     /// Threads that plan graph inserts in parallel on the indexer (linking stays serial).
     pub plan_threads: usize,
+    /// How often the indexer merges committed writes from the overlay into the indexed
+    /// points. Each merge takes the write lock, so it waits for the searches in flight and
+    /// stalls the ones that arrive meanwhile; between merges every search scans the overlay
+    /// exactly. Commits never wait for a merge.
+    pub merge_interval: Duration,
 }
 
 impl CollectionConfig {
@@ -70,6 +83,7 @@ impl CollectionConfig {
             insert_chunk: 1_024,
             hnsw_seed: 10_000,
             plan_threads: std::thread::available_parallelism().map_or(2, |n| n.get()).min(8),
+            merge_interval: Duration::from_millis(20),
         }
     }
 
@@ -171,6 +185,9 @@ pub struct CollectionStats {
     pub graph_len: usize,
     /// Live points searched exactly because the graph does not hold them yet.
     pub pending: usize,
+    /// Committed writes (upserts and deletes) not yet merged into the index: searched
+    /// exactly until the next merge.
+    pub overlay: usize,
     /// Graph (re)builds completed.
     pub rebuilds: u64,
     /// Panics caught inside hnsw_rs.
@@ -191,17 +208,168 @@ struct State {
     build_log: Option<Vec<InternalId>>,
 }
 
-/// Read access for scoring stored vectors (see [`VectorCollection::scorer`]).
+/// A read lock on a collection's indexed points (see [`VectorCollection::reader`]): what
+/// every read goes through. Searches run as [`Reader::walk`] then [`Reader::finish`], so a
+/// caller can take a lock of its own for the short second step only. Drop it before any
+/// other call on the collection: a second read behind a waiting merge would wait.
+pub struct Reader<'a> {
+    shared: &'a Shared,
+    state: RwLockReadGuard<'a, State>,
+}
+
+/// Read access for scoring stored vectors at one moment (see [`Reader::scorer`]).
 pub struct Scorer<'a> {
-    state: parking_lot::RwLockReadGuard<'a, State>,
+    state: &'a State,
+    overlay: Arc<Overlay>,
 }
 
 impl Scorer<'_> {
-    /// `q · v` for the stored (normalised) vector `v` of `id`.
+    /// `q · v` for the newest (normalised) vector `v` of `id`; `None` if `id` is not live.
     pub fn dot_with(&self, id: &str, q: &[f32]) -> Option<f32> {
+        if let Some(fresh) = self.overlay.dot_with(id, q) {
+            return fresh;
+        }
         let slot = self.state.points.tracker.internal(id)?;
         let v = self.state.points.storage.get(slot);
         (v.len() == q.len()).then(|| dot(q, v))
+    }
+}
+
+/// The first half of a search (see [`Reader::walk`]): the index's answer over the indexed
+/// points, with the ids the overlay held then hidden.
+pub struct Walk<'q> {
+    req: &'q SearchRequest,
+    vector: Vec<f32>,
+    exact: bool,
+    before: Arc<Overlay>,
+    hits: Vec<(InternalId, f32)>,
+}
+
+impl<'a> Reader<'a> {
+    /// The overlay as it is now (consistent with the indexed points while this lock is held:
+    /// a merge changes both under the write lock).
+    fn overlay(&self) -> Arc<Overlay> {
+        Arc::clone(&self.shared.overlay.lock())
+    }
+
+    /// A scorer over the collection as it is now.
+    pub fn scorer(&self) -> Scorer<'_> {
+        Scorer { state: &self.state, overlay: self.overlay() }
+    }
+
+    /// Top-k over the indexed points, hiding the ids with an unmerged write: the long part
+    /// of a search (a graph walk), which needs nothing but this read lock. The query vector
+    /// is normalised here.
+    pub fn walk<'q>(&self, req: &'q SearchRequest) -> Result<Walk<'q>> {
+        let cfg = &self.shared.config;
+        if req.k == 0 || req.k > cfg.max_k {
+            return Err(SinkError::InvalidK { k: req.k, max: cfg.max_k });
+        }
+        self.walk_with(req, false)
+    }
+
+    fn walk_with<'q>(&self, req: &'q SearchRequest, exact: bool) -> Result<Walk<'q>> {
+        let dim = self.shared.config.dim;
+        if let Some(reason) = check_vector(&req.vector, dim) {
+            if req.vector.len() != dim {
+                return Err(SinkError::dimension("<query>", dim, req.vector.len()));
+            }
+            return Err(SinkError::invalid("<query>", reason));
+        }
+        let mut vector = req.vector.clone();
+        normalize(&mut vector);
+        let before = self.overlay();
+        let hits = self.indexed_hits(req, &vector, &before, exact);
+        Ok(Walk { req, vector, exact, before, hits })
+    }
+
+    /// Top-k of the indexed points that `overlay` does not shadow.
+    fn indexed_hits(
+        &self,
+        req: &SearchRequest,
+        vector: &[f32],
+        overlay: &Overlay,
+        exact: bool,
+    ) -> Vec<(InternalId, f32)> {
+        let points = &self.state.points;
+        let Some(must) = req.filter.resolve(&points.payloads) else {
+            return Vec::new(); // a value no indexed point has: only the overlay can match
+        };
+        let hidden: RoaringBitmap =
+            overlay.iter().filter_map(|(id, _)| points.tracker.internal(id.as_str())).map(|s| s.0).collect();
+        let q = Query {
+            vector,
+            k: req.k,
+            ef: if exact { 0 } else { req.ef.unwrap_or(self.shared.config.hnsw.ef_search) },
+            must: &must,
+            exclude: &req.exclude,
+            predicate: req.predicate.as_ref(),
+            hidden: (!hidden.is_empty()).then_some(&hidden),
+        };
+        if exact {
+            crate::index::exact::scan(points, &q, points.tracker.live_slots())
+        } else {
+            self.state.index.search(points, &q)
+        }
+    }
+
+    /// The second half of a search: the walk's hits, less ids written since it began, merged
+    /// with an exact scan of the overlay as it is now. Takes no lock but the overlay's mutex,
+    /// briefly, so a caller can hold its own across it and read other state at the same
+    /// moment. Returns a scorer at that moment too.
+    pub fn finish(&self, walk: Walk<'_>) -> (Vec<ScoredPoint>, Scorer<'_>) {
+        let Walk { req, vector, exact, before, mut hits } = walk;
+        let now = self.overlay();
+        let tracker = &self.state.points.tracker;
+        if !Arc::ptr_eq(&now, &before) {
+            // Written during the walk: the indexed copy is stale, the overlay has the new one.
+            let full = hits.len() == req.k;
+            let n = hits.len();
+            hits.retain(|(slot, _)| tracker.external(*slot).is_none_or(|id| !now.contains(id.as_str())));
+            if full && hits.len() < n {
+                // The k-th best indexed point may be one the walk cut off: walk again (rare:
+                // a write landed on one of this search's top k during its walk).
+                hits = self.indexed_hits(req, &vector, &now, exact);
+            }
+        }
+        let must: Vec<(String, String)> = req.filter.must.iter().map(|(k, v)| (fold(k), fold(v))).collect();
+        let mut top: Vec<(ExternalId, f32)> = Vec::with_capacity(hits.len() + now.len().min(req.k));
+        top.extend(hits.into_iter().filter_map(|(slot, score)| tracker.external(slot).map(|id| (id.clone(), score))));
+        if !now.is_empty() {
+            let mut fresh = TopK::new(req.k);
+            let ids: Vec<&ExternalId> = now.iter().map(|(id, _)| id).collect();
+            for (i, (id, e)) in now.iter().enumerate() {
+                let Some(p) = &e.point else { continue };
+                if p.matches(&must)
+                    && !req.exclude.contains(id.as_str())
+                    && req.predicate.as_ref().is_none_or(|pred| pred(id.as_str()))
+                {
+                    fresh.push(InternalId(i as u32), dot(&vector, &p.vector));
+                }
+            }
+            top.extend(fresh.into_sorted().into_iter().map(|(i, score)| (ids[i.idx()].clone(), score)));
+        }
+        top.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        top.truncate(req.k);
+        let hits = top.into_iter().map(|(id, score)| ScoredPoint { id, score }).collect();
+        (hits, Scorer { state: &self.state, overlay: now })
+    }
+
+    /// Whether `id` is live.
+    pub fn contains(&self, id: &str) -> bool {
+        match self.overlay().get(id) {
+            Some(p) => p.is_some(),
+            None => self.state.points.tracker.internal(id).is_some(),
+        }
+    }
+
+    /// The stored (normalised) vector of `id`.
+    pub fn vector(&self, id: &str) -> Option<Vec<f32>> {
+        if let Some(fresh) = self.overlay().get(id) {
+            return fresh.map(|p| p.vector.clone());
+        }
+        let points = &self.state.points;
+        points.tracker.internal(id).map(|s| points.storage.get(s).to_vec())
     }
 }
 
@@ -209,6 +377,8 @@ struct Shared {
     name: String,
     config: CollectionConfig,
     state: RwLock<State>,
+    /// Committed writes the indexer has not merged into `state` yet.
+    overlay: Mutex<Arc<Overlay>>,
     wake: Mutex<bool>,
     wake_cv: Condvar,
     shutdown: AtomicBool,
@@ -238,6 +408,7 @@ impl VectorCollection {
                 build_log: None,
             }),
             config,
+            overlay: Mutex::default(),
             wake: Mutex::new(false),
             wake_cv: Condvar::new(),
             shutdown: AtomicBool::new(false),
@@ -298,42 +469,29 @@ impl VectorCollection {
         PreparedUpdates { points, rejected }
     }
 
-    /// Apply a prepared batch stamped `version` under one acquisition of the write lock: a
-    /// search sees all of the batch or none of it. Returns the changes `prepare` refused.
+    /// Apply a prepared batch stamped `version`: a search sees all of the batch or none of
+    /// it, and every accepted change is searchable when this returns. Never waits for a
+    /// search: the batch goes to the overlay (see the module notes). Returns the changes
+    /// `prepare` refused.
     pub fn commit(&self, prepared: PreparedUpdates, version: u64) -> Vec<(ExternalId, SinkError)> {
-        let PreparedUpdates { points: prepared, rejected } = prepared;
-        {
-            let mut guard = self.shared.state.write();
-            let State { points, index, build_log } = &mut *guard;
-            let mut added: Vec<InternalId> = Vec::with_capacity(prepared.len());
-            for (id, value) in prepared {
-                match value {
-                    Some((v, payload)) => {
-                        // An existing point is overwritten in place; the index relinks it
-                        // unless its vector hardly moved (e.g. only the payload changed).
-                        let (slot, replaced) = points.tracker.upsert(id);
-                        let moved = !replaced || dot(points.storage.get(slot), &v) < KEEP_LINKS_ABOVE;
-                        points.storage.set(slot, &v);
-                        points.payloads.set(slot, &payload);
-                        if moved {
-                            added.push(slot);
-                        }
-                    }
-                    None => {
-                        points.tracker.delete(&id);
-                    }
-                }
+        let PreparedUpdates { points, rejected } = prepared;
+        if !points.is_empty() {
+            let mut overlay = self.shared.overlay.lock();
+            let overlay = Arc::make_mut(&mut overlay);
+            for (id, value) in points {
+                overlay.put(id, value.map(|(v, payload)| FreshPoint::new(v, payload)));
             }
-            // A slot replaced twice in one batch is dead already; the index only needs live ones.
-            added.retain(|s| points.tracker.is_live(*s));
-            if let Some(log) = build_log {
-                log.extend_from_slice(&added);
-            }
-            index.on_applied(points, &added);
         }
         self.shared.applied_version.fetch_max(version, Ordering::Release);
         self.shared.notify();
         rejected
+    }
+
+    /// Merge committed writes into the indexed points now, instead of at the indexer's next
+    /// [`CollectionConfig::merge_interval`]. Waits for the searches in flight. Searches
+    /// return the same answers before and after; this only changes where the writes live.
+    pub fn merge(&self) {
+        merge_overlay(&self.shared);
     }
 
     /// Ask the indexer to rebuild the index from the stored vectors (a fresh graph above the
@@ -350,110 +508,68 @@ impl VectorCollection {
         self.shared.rebuild_done.load(Ordering::Acquire) >= ticket
     }
 
+    /// A read lock on the collection, for a search in two steps or several reads at one
+    /// moment (see [`Reader`]).
+    pub fn reader(&self) -> Reader<'_> {
+        Reader { shared: &self.shared, state: self.shared.state.read() }
+    }
+
+    /// [`VectorCollection::reader`] if it is free at once; `None` while the indexer holds the
+    /// collection (a merge, a rebuild's swap, a reclaim), for callers that must not wait.
+    pub fn try_reader(&self) -> Option<Reader<'_>> {
+        Some(Reader { shared: &self.shared, state: self.shared.state.try_read()? })
+    }
+
     /// Top-k search. The query vector is normalised here.
     pub fn search(&self, req: &SearchRequest) -> Result<Vec<ScoredPoint>> {
-        let cfg = &self.shared.config;
-        if req.k == 0 || req.k > cfg.max_k {
-            return Err(SinkError::InvalidK { k: req.k, max: cfg.max_k });
-        }
-        if let Some(reason) = check_vector(&req.vector, cfg.dim) {
-            if req.vector.len() != cfg.dim {
-                return Err(SinkError::dimension("<query>", cfg.dim, req.vector.len()));
-            }
-            return Err(SinkError::invalid("<query>", reason));
-        }
-        let mut v = req.vector.clone();
-        normalize(&mut v);
-        let guard = self.shared.state.read();
-        let Some(must) = req.filter.resolve(&guard.points.payloads) else {
-            return Ok(Vec::new());
-        };
-        let q = Query {
-            vector: &v,
-            k: req.k,
-            ef: req.ef.unwrap_or(cfg.hnsw.ef_search),
-            must: &must,
-            exclude: &req.exclude,
-            predicate: req.predicate.as_ref(),
-        };
-        let hits = guard.index.search(&guard.points, &q);
-        Ok(hits
-            .into_iter()
-            .filter_map(|(slot, score)| {
-                guard.points.tracker.external(slot).map(|id| ScoredPoint { id: id.clone(), score })
-            })
-            .collect())
+        let reader = self.reader();
+        let walk = reader.walk(req)?;
+        Ok(reader.finish(walk).0)
     }
 
     /// Exact top-k by scanning every live point, whatever the index: the oracle for tests and
     /// recall measurements.
     pub fn search_exact(&self, req: &SearchRequest) -> Result<Vec<ScoredPoint>> {
-        let mut v = req.vector.clone();
-        if let Some(reason) = check_vector(&v, self.shared.config.dim) {
-            return Err(SinkError::invalid("<query>", reason));
-        }
-        normalize(&mut v);
-        let guard = self.shared.state.read();
-        let Some(must) = req.filter.resolve(&guard.points.payloads) else {
-            return Ok(Vec::new());
-        };
-        let q = Query {
-            vector: &v,
-            k: req.k,
-            ef: 0,
-            must: &must,
-            exclude: &req.exclude,
-            predicate: req.predicate.as_ref(),
-        };
-        let live = guard.points.tracker.live_slots();
-        let hits = crate::index::exact::scan(&guard.points, &q, live.iter().copied());
-        Ok(hits
-            .into_iter()
-            .filter_map(|(slot, score)| {
-                guard.points.tracker.external(slot).map(|id| ScoredPoint { id: id.clone(), score })
-            })
-            .collect())
+        let reader = self.reader();
+        let walk = reader.walk_with(req, true)?;
+        Ok(reader.finish(walk).0)
     }
 
     /// Whether `id` is live.
     pub fn contains(&self, id: &str) -> bool {
-        self.shared.state.read().points.tracker.internal(id).is_some()
+        self.reader().contains(id)
     }
 
     /// The stored (normalised) vector of `id`.
     pub fn vector(&self, id: &str) -> Option<Vec<f32>> {
-        let g = self.shared.state.read();
-        g.points.tracker.internal(id).map(|s| g.points.storage.get(s).to_vec())
-    }
-
-    /// A reader for [`Scorer::dot_with`] calls (`q · v` for a stored vector, without
-    /// copying it out), as many as needed under one read lock. Drop it before any
-    /// other call on this collection: a second read behind a queued writer would wait.
-    pub fn scorer(&self) -> Scorer<'_> {
-        Scorer { state: self.shared.state.read() }
-    }
-
-    /// [`VectorCollection::scorer`] if it is free at once; `None` while the indexer holds the
-    /// collection (a rebuild's swap, a reclaim), for callers that must not wait.
-    pub fn try_scorer(&self) -> Option<Scorer<'_>> {
-        Some(Scorer { state: self.shared.state.try_read()? })
+        self.reader().vector(id)
     }
 
     /// Live external ids (unordered).
     pub fn ids(&self) -> HashSet<String> {
-        let g = self.shared.state.read();
-        g.points
-            .tracker
-            .live_slots()
-            .into_iter()
-            .filter_map(|s| g.points.tracker.external(s).map(|e| e.as_str().to_owned()))
-            .collect()
+        let reader = self.reader();
+        let overlay = reader.overlay();
+        let tracker = &reader.state.points.tracker;
+        let indexed = tracker.live_slots().into_iter().filter_map(|s| tracker.external(s));
+        let mut ids: HashSet<String> =
+            indexed.filter(|e| !overlay.contains(e.as_str())).map(|e| e.as_str().to_owned()).collect();
+        ids.extend(overlay.iter().filter(|(_, e)| e.point.is_some()).map(|(id, _)| id.as_str().to_owned()));
+        ids
     }
 
     /// Current statistics.
     pub fn stats(&self) -> CollectionStats {
-        let g = self.shared.state.read();
-        let live = g.points.tracker.live_count();
+        let reader = self.reader();
+        let overlay = reader.overlay();
+        let g = &reader.state;
+        let mut live = g.points.tracker.live_count();
+        for (id, e) in overlay.iter() {
+            match (g.points.tracker.internal(id.as_str()).is_some(), e.point.is_some()) {
+                (false, true) => live += 1,
+                (true, false) => live -= 1,
+                _ => {}
+            }
+        }
         let (graph_len, pending, panics) = match &g.index {
             AnyIndex::Exact(_) => (0, 0, 0),
             AnyIndex::Hnsw(h) => {
@@ -462,7 +578,9 @@ impl VectorCollection {
             }
         };
         let kind = g.index.kind();
-        let settled = builder::choose(live, self.shared.config.hnsw_threshold, kind) == kind && pending == 0;
+        let settled = builder::choose(live, self.shared.config.hnsw_threshold, kind) == kind
+            && pending == 0
+            && overlay.is_empty();
         CollectionStats {
             name: self.shared.name.clone(),
             kind,
@@ -470,6 +588,7 @@ impl VectorCollection {
             tombstones: g.points.tracker.tombstone_count(),
             graph_len,
             pending,
+            overlay: overlay.len(),
             rebuilds: self.shared.rebuilds.load(Ordering::Relaxed),
             graph_panics: self.shared.panics.load(Ordering::Relaxed) + panics,
             applied_version: self.shared.applied_version.load(Ordering::Acquire),
@@ -559,13 +678,73 @@ fn next_job(shared: &Shared) -> Job {
     }
 }
 
+/// Merges the overlay into the indexed points, at most once per
+/// [`CollectionConfig::merge_interval`].
+struct Merges {
+    last: Instant,
+}
+
+impl Merges {
+    /// How long until the next merge is due; `None` while the overlay is empty.
+    fn due_in(&self, shared: &Shared) -> Option<Duration> {
+        if shared.overlay.lock().is_empty() {
+            return None;
+        }
+        Some(shared.config.merge_interval.saturating_sub(self.last.elapsed()))
+    }
+
+    /// Merge if one is due.
+    fn run_if_due(&mut self, shared: &Shared) {
+        if self.due_in(shared) == Some(Duration::ZERO) {
+            merge_overlay(shared);
+            self.last = Instant::now();
+        }
+    }
+}
+
+/// Move the overlay's writes into the indexed points under the write lock, and drop them
+/// from the overlay in the same critical section (unless written again meanwhile), so a
+/// reader sees each write exactly once. An existing point is overwritten in place; the
+/// index relinks it unless its vector hardly moved (e.g. only the payload changed).
+fn merge_overlay(shared: &Shared) {
+    if shared.overlay.lock().is_empty() {
+        return;
+    }
+    let mut guard = shared.state.write();
+    // Taken under the write lock: two merges never apply the same entries.
+    let merged = Arc::clone(&shared.overlay.lock());
+    let State { points, index, build_log } = &mut *guard;
+    // Deletes first, so new ids can take the slots they free.
+    for (id, _) in merged.iter().filter(|(_, e)| e.point.is_none()) {
+        points.tracker.delete(id);
+    }
+    let mut added: Vec<InternalId> = Vec::with_capacity(merged.len());
+    for (id, p) in merged.iter().filter_map(|(id, e)| Some((id, e.point.as_ref()?))) {
+        let (slot, replaced) = points.tracker.upsert(id.clone());
+        let moved = !replaced || dot(points.storage.get(slot), &p.vector) < KEEP_LINKS_ABOVE;
+        points.storage.set(slot, &p.vector);
+        points.payloads.set(slot, &p.payload);
+        if moved {
+            added.push(slot);
+        }
+    }
+    if let Some(log) = build_log {
+        log.extend_from_slice(&added);
+    }
+    index.on_applied(points, &added);
+    Arc::make_mut(&mut shared.overlay.lock()).forget(&merged);
+}
+
 fn indexer_loop(shared: &Shared) {
+    let mut merges = Merges { last: Instant::now() };
     while !shared.stopping() {
+        merges.run_if_due(shared);
         match next_job(shared) {
             Job::Idle => {
+                let wait = merges.due_in(shared).unwrap_or(Duration::from_millis(200));
                 let mut woken = shared.wake.lock();
-                if !*woken {
-                    shared.wake_cv.wait_for(&mut woken, Duration::from_millis(200));
+                if !*woken && !wait.is_zero() {
+                    shared.wake_cv.wait_for(&mut woken, wait);
                 }
                 *woken = false;
             }
@@ -588,7 +767,7 @@ fn indexer_loop(shared: &Shared) {
                 tracing::info!(collection = %shared.name, live = points.tracker.live_count(), "exact index (re)built");
             }
             Job::Build => {
-                build_and_swap(shared);
+                build_and_swap(shared, &mut merges);
                 // Stop logging writes if the build gave up before its swap.
                 shared.state.write().build_log = None;
             }
@@ -617,7 +796,7 @@ fn indexer_loop(shared: &Shared) {
 /// Build a graph over a snapshot of (at most [`CollectionConfig::hnsw_seed`] of) the live
 /// slots, then swap it in. Live points the graph does not hold (beyond the seed, or written
 /// during the build) become pending in the new index and are linked in by `InsertPending`.
-fn build_and_swap(shared: &Shared) {
+fn build_and_swap(shared: &Shared, merges: &mut Merges) {
     let cfg = &shared.config;
     let started = Instant::now();
     // A forced rebuild requested after this point needs another build: its writes may be
@@ -634,6 +813,7 @@ fn build_and_swap(shared: &Shared) {
         if shared.stopping() {
             return;
         }
+        merges.run_if_due(shared);
         let batch: Vec<(Vec<f32>, InternalId)> = {
             let g = shared.state.read();
             // A slot written since the snapshot is in the build log and relinked after the
@@ -656,6 +836,7 @@ fn build_and_swap(shared: &Shared) {
         if shared.stopping() {
             return;
         }
+        merges.run_if_due(shared);
         let g = shared.state.read();
         let live: Vec<InternalId> = chunk.iter().copied().filter(|&s| g.points.tracker.is_live(s)).collect();
         let linked = catch_unwind(AssertUnwindSafe(|| {

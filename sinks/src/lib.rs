@@ -8,9 +8,10 @@
 //! rebuilt from the storage.
 //!
 //! One writer (the dataflow sink) calls [`VectorCollection::apply`]; many readers call
-//! [`VectorCollection::search`]. Graph inserts and rebuilds run on a background indexer
-//! thread; points that are not yet in the graph are searched exactly, so every applied
-//! write is searchable as soon as `apply` returns.
+//! [`VectorCollection::search`]. An applied batch goes to a small overlay that searches scan
+//! exactly, so it is searchable as soon as `apply` returns and `apply` never waits for a
+//! search. Merging the overlay into the indexed points, graph inserts and rebuilds run on a
+//! background indexer thread; points that are not yet in the graph are searched exactly.
 //!
 //! ```
 //! use sinks::{CollectionConfig, PointUpdate, SearchRequest, VectorCollection};
@@ -26,13 +27,16 @@ pub mod error;
 pub mod filter;
 pub mod id_tracker;
 pub mod index;
+pub(crate) mod overlay;
 pub mod payload;
 pub mod sharded;
 pub mod simd;
 pub mod types;
 pub mod vector_storage;
 
-pub use collection::{CollectionConfig, CollectionStats, PointUpdate, PreparedUpdates, Scorer, VectorCollection};
+pub use collection::{
+    CollectionConfig, CollectionStats, PointUpdate, PreparedUpdates, Reader, Scorer, VectorCollection, Walk,
+};
 pub use error::{Result, SinkError};
 pub use filter::{Filter, SearchRequest};
 pub use index::IndexKind;

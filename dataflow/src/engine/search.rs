@@ -199,23 +199,31 @@ impl Engine {
         }
         let predicate = req.predicate.clone();
         let key = ResultKey::of(q, text);
-        // A turn first (see `EngineConfig::index_readers`), then the gate: a search waiting
-        // for its turn holds nothing an apply waits for. Then index and records at one
-        // version (see `EngineState::visibility`); not re-entered while held, as a nested
-        // read could wait behind a queued writer.
+        // A turn first (see `EngineConfig::index_readers`), then the index's read lock, then
+        // the gate, always in this order: a search waiting for its turn holds nothing an
+        // apply waits for, and an apply, which holds the gate, never waits for the index
+        // (its writes go to the index's overlay). The gate is held only to read the cache,
+        // and to read the index and the records at one version after the walk (see
+        // `EngineState::visibility`); it is not re-entered while held, as a nested read
+        // could wait behind a queued writer.
         let _turn = self.readers.as_ref().map(ReaderTurns::take);
-        let _gate = self.state.visibility.read();
-        let applied = self.state.results.applied();
-        // An answer from the worker index alone reflects every write applied to it, which
-        // may be ahead of the visible version (every index): report that, so two answers at
-        // one reported version are the same answer.
-        let version = if key.is_some() { version.max(applied) } else { version };
+        let index = self.state.workers_index.reader();
         if let Some(key) = &key {
-            if let Some(hits) = self.cached(key, q, &vector) {
+            let _gate = self.state.visibility.read();
+            // An answer from the worker index alone reflects every write applied to it,
+            // which may be ahead of the visible version (every index): report that, so two
+            // answers at one reported version are the same answer.
+            let version = version.max(self.state.results.applied());
+            if let Some(hits) = self.cached(key, q, &vector, &index.scorer(), true) {
                 return Ok(SearchOutcome { hits, version });
             }
         }
-        let neighbours = self.state.workers_index.search(&req)?;
+        // The walk, the long part, needs the index's read lock only.
+        let walk = index.walk(&req)?;
+        let _gate = self.state.visibility.read();
+        let applied = self.state.results.applied();
+        let version = if key.is_some() { version.max(applied) } else { version };
+        let (neighbours, scorer) = index.finish(walk);
 
         // One read of the record map for every hit, not one per hit: under load each
         // acquisition is a contended atomic on a shared cache line. The neighbours are
@@ -234,7 +242,6 @@ impl Engine {
         }
         if !boosts.is_empty() {
             let found: foldhash::HashSet<&str> = neighbours.iter().map(|p| p.id.as_str()).collect();
-            let scorer = self.state.workers_index.scorer();
             for id in boosts.keys() {
                 if found.contains(id.as_str()) || exclude.contains(id) {
                     continue;
@@ -273,36 +280,29 @@ impl Engine {
         let key = ResultKey::of(q, text)?;
         let version = self.visible_version();
         let vector = self.cache.get(self.state.embedder.as_ref(), text)?;
-        let _gate = self.state.visibility.try_read()?;
         // Checking a cached answer may score changed workers: the index must be free now.
-        let scorer = self.state.workers_index.try_scorer()?;
+        let index = self.state.workers_index.try_reader()?;
+        let _gate = self.state.visibility.try_read()?;
         let version = version.max(self.state.results.applied());
-        let hits = self.cached_with(&key, q, &vector, Some(scorer))?;
+        let hits = self.cached(&key, q, &vector, &index.scorer(), false)?;
         self.cache.count_hit();
         Some(SearchOutcome { hits, version })
     }
 
-    /// The cached answer to `key` if it is still the answer (call under the visibility gate).
-    fn cached(&self, key: &ResultKey, q: &SearchQuery, vector: &[f32]) -> Option<Vec<SearchHit>> {
-        self.cached_with(key, q, vector, None)
-    }
-
-    /// [`Engine::cached`]. With a `scorer` taken already (the inline path), a miss is left
-    /// to the search that follows to count.
-    fn cached_with(
+    /// The cached answer to `key` if it is still the answer (call under the visibility gate,
+    /// with a `scorer` of the worker index taken under it). With `count_miss` false (the
+    /// inline path), a miss is left to the search that follows to count.
+    fn cached(
         &self,
         key: &ResultKey,
         q: &SearchQuery,
         vector: &[f32],
-        scorer: Option<sinks::Scorer<'_>>,
+        scorer: &sinks::Scorer<'_>,
+        count_miss: bool,
     ) -> Option<Vec<SearchHit>> {
-        let count_miss = scorer.is_none();
         let workers = self.state.workers.read();
-        // One read of the index for every changed worker, not one per worker, and none for a
-        // lookup that scores nothing (a miss, or no change since it was cached).
-        let scorer = scorer.map_or_else(std::cell::OnceCell::new, std::cell::OnceCell::from);
         let still_valid = |id: &str, hits: &[SearchHit]| {
-            let sim = || scorer.get_or_init(|| self.state.workers_index.scorer()).dot_with(id, vector);
+            let sim = || scorer.dot_with(id, vector);
             results::unaffected(id, workers.get(id).map(|r| r.as_ref()), sim, hits, q.k, &q.filters, &q.exclude_ids)
         };
         match self.state.results.lookup(key, still_valid, count_miss) {

@@ -213,8 +213,9 @@ impl HnswIndex {
     }
 
     fn graph_search(&self, points: &Points, q: &Query<'_>) -> Option<Vec<(InternalId, f32)>> {
-        // Unfiltered, only liveness matters: one bit per slot, no lookup of the external id.
-        let live = |n: u32| points.tracker.is_live(InternalId(n));
+        // Unfiltered, only liveness (and the overlay's hidden slots) matters: a bit per slot,
+        // no lookup of the external id.
+        let live = |n: u32| q.visible(points, InternalId(n));
         let filtered = |n: u32| q.accepts(points, InternalId(n));
         let accept: &dyn Fn(u32) -> bool = if q.is_filtered() { &filtered } else { &live };
         let ef = q.ef.max(q.k);

@@ -13,6 +13,8 @@ pub mod topk;
 
 use std::collections::HashSet;
 
+use roaring::RoaringBitmap;
+
 pub use exact::ExactIndex;
 pub use hnsw::{HnswIndex, HnswParams};
 
@@ -54,13 +56,25 @@ pub struct Query<'a> {
     pub exclude: &'a HashSet<String>,
     /// Caller predicate on external ids.
     pub predicate: Option<&'a Predicate>,
+    /// Slots to pass over as if dead: points whose newest write is still in the
+    /// collection's overlay, which the collection scores itself.
+    pub hidden: Option<&'a RoaringBitmap>,
 }
 
 impl Query<'_> {
-    /// Whether `slot` is live and passes every filter.
+    /// Whether `slot` is live and not hidden.
+    #[inline]
+    pub fn visible(&self, points: &Points, slot: InternalId) -> bool {
+        points.tracker.is_live(slot) && self.hidden.is_none_or(|h| !h.contains(slot.0))
+    }
+
+    /// Whether `slot` is live, not hidden, and passes every filter.
     #[inline]
     pub fn accepts(&self, points: &Points, slot: InternalId) -> bool {
         let Some(ext) = points.tracker.external(slot) else { return false };
+        if self.hidden.is_some_and(|h| h.contains(slot.0)) {
+            return false;
+        }
         if !self.must.is_empty() && !points.payloads.matches(slot, self.must) {
             return false;
         }

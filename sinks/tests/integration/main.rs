@@ -3,4 +3,5 @@
 mod churn;
 mod model;
 mod oracle;
+mod overlay;
 pub mod util;
