@@ -577,3 +577,74 @@ fn search_cached_answers_only_what_search_would() {
     assert!(now.contains(&"near-inline".to_string()), "{now:?}");
     assert_eq!(ids(&e.search_cached(&q).expect("cached again").hits), now);
 }
+
+/// Searches (plain, cached, inline), writes and index merges at once: the locks they take
+/// (the index's read lock, the visibility gate, the overlay) never deadlock, every write is
+/// visible in the index as soon as its version is, and every search answers.
+#[test]
+fn searches_writes_and_merges_interleave() {
+    let mut cfg = EngineConfig { threads: 1, dim: 128, ..EngineConfig::default() };
+    cfg.workers_index.hnsw_threshold = 500;
+    cfg.workers_index.merge_interval = Duration::from_millis(1);
+    let e = std::sync::Arc::new(Engine::start(cfg).unwrap());
+    let corpus = generate_corpus(800, 6);
+    let v = e.upsert_workers(corpus.clone()).unwrap();
+    assert!(e.wait_visible_blocking(v, WAIT));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let mut threads = Vec::new();
+    for t in 0..4 {
+        let (e, corpus, stop) = (std::sync::Arc::clone(&e), corpus.clone(), std::sync::Arc::clone(&stop));
+        threads.push(std::thread::spawn(move || {
+            let mut answered = 0;
+            for i in 0.. {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let w = &corpus[(t * 13 + i % 7) % corpus.len()]; // repeats: cache hits too
+                let q = query(&format!("{} {}", w.role, w.city), 5);
+                if e.search_cached(&q).is_none() {
+                    assert_eq!(e.search(&q).unwrap().hits.len(), 5);
+                }
+                answered += 1;
+            }
+            answered
+        }));
+    }
+    {
+        let (e, stop) = (std::sync::Arc::clone(&e), std::sync::Arc::clone(&stop));
+        threads.push(std::thread::spawn(move || {
+            let mut merges = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                e.workers_index().merge();
+                merges += 1;
+            }
+            merges
+        }));
+    }
+    let writer = {
+        let e = std::sync::Arc::clone(&e);
+        std::thread::spawn(move || {
+            for (i, mut w) in dataflow::corpus::generate_workers(40, 78).into_iter().enumerate() {
+                w.id = WorkerId(format!("mix-{i}"));
+                let v = e.upsert_workers(vec![w.clone()]).unwrap();
+                assert!(e.wait_visible_blocking(v, WAIT));
+                assert!(e.workers_index().contains(&w.id.0), "visible version, missing point");
+                if i % 3 == 0 {
+                    let v = e.delete_worker(&w.id.0, i64::MAX / 2).unwrap();
+                    assert!(e.wait_visible_blocking(v, WAIT));
+                    assert!(!e.workers_index().contains(&w.id.0), "visible delete, point still there");
+                }
+            }
+            done_tx.send(()).unwrap();
+        })
+    };
+    // A deadlock shows as the writer never finishing.
+    done_rx.recv_timeout(Duration::from_secs(120)).expect("writes stopped: a lock cycle?");
+    writer.join().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in threads {
+        assert!(t.join().unwrap() > 0, "every thread made progress");
+    }
+    assert_eq!(e.live_workers(), corpus.len() + 40 - 14);
+}

@@ -1,8 +1,8 @@
 //! A named vector collection: the points, the index over them, and the background indexer.
 //!
 //! # Notes
-//! A commit never waits for a search: it adds its batch to the [overlay](crate::overlay)
-//! (a mutex held for a few map inserts), and it is searchable from then on. The indexed
+//! A commit never waits for a search: it replaces the [overlay](crate::overlay) with a copy
+//! that holds its batch, and the batch is searchable from then on. The indexed
 //! points sit behind one `RwLock<State>`, held for reading for the duration of a search and
 //! for writing only by the indexer thread: to merge the overlay (every
 //! [`CollectionConfig::merge_interval`]) and for bookkeeping. Graph inserts and rebuilds —
@@ -11,8 +11,9 @@
 //! read vectors from storage, so such a node is searched exactly until the indexer relinks
 //! it. A build logs the slots written while it runs and relinks them after its swap.
 //!
-//! Lock order: the state lock before the overlay's mutex. A caller that holds a lock of its
-//! own across a [`Reader`] (the engine's visibility gate) takes the reader first.
+//! Lock order: the state lock before the overlay's writer lock (searches load the overlay,
+//! an `ArcSwap`, without one). A caller that holds a lock of its own across a [`Reader`]
+//! (the engine's visibility gate) takes the reader first.
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -21,15 +22,14 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
-use roaring::RoaringBitmap;
 
 use crate::error::{Result, SinkError};
 use crate::filter::SearchRequest;
 
 use crate::index::flat::FlatGraph;
 use crate::index::hnsw::{insert_all, new_graph};
-use crate::index::topk::TopK;
 use crate::index::{
     builder, AnyIndex, ExactIndex, HnswIndex, HnswParams, IndexKind, Points, Query, VectorIndex, VectorIndexRead,
 };
@@ -66,7 +66,9 @@ pub struct CollectionConfig {
     /// How often the indexer merges committed writes from the overlay into the indexed
     /// points. Each merge takes the write lock, so it waits for the searches in flight and
     /// stalls the ones that arrive meanwhile; between merges every search scans the overlay
-    /// exactly. Commits never wait for a merge.
+    /// exactly. Commits never wait for a merge. At the goal's load (500 writes/s), 20 to
+    /// 1,000 ms made no clear difference to completed scenarios (`docs/BENCHMARKS.md`,
+    /// session 13); 100 ms keeps the overlay to about 50 points.
     pub merge_interval: Duration,
 }
 
@@ -83,7 +85,7 @@ impl CollectionConfig {
             insert_chunk: 1_024,
             hnsw_seed: 10_000,
             plan_threads: std::thread::available_parallelism().map_or(2, |n| n.get()).min(8),
-            merge_interval: Duration::from_millis(20),
+            merge_interval: Duration::from_millis(100),
         }
     }
 
@@ -209,9 +211,10 @@ struct State {
 }
 
 /// A read lock on a collection's indexed points (see [`VectorCollection::reader`]): what
-/// every read goes through. Searches run as [`Reader::walk`] then [`Reader::finish`], so a
-/// caller can take a lock of its own for the short second step only. Drop it before any
-/// other call on the collection: a second read behind a waiting merge would wait.
+/// every read goes through. A search runs as [`Reader::walk`] then [`Walk::try_finish`] (or
+/// [`Walk::finish`]), so a caller can take a lock of its own for the short second step only.
+/// Drop it before any other call on the collection: a second read behind a waiting merge
+/// would wait.
 pub struct Reader<'a> {
     shared: &'a Shared,
     state: RwLockReadGuard<'a, State>,
@@ -235,21 +238,28 @@ impl Scorer<'_> {
     }
 }
 
-/// The first half of a search (see [`Reader::walk`]): the index's answer over the indexed
-/// points, with the ids the overlay held then hidden.
-pub struct Walk<'q> {
+/// The first half of a search, under its [`Reader`] (see [`Reader::walk`]).
+pub struct Walk<'r, 'a, 'q> {
+    reader: &'r Reader<'a>,
     req: &'q SearchRequest,
+    /// The normalised query.
     vector: Vec<f32>,
+    /// The filter's pairs as the overlay compares them.
+    must: Vec<(String, String)>,
     exact: bool,
+    /// The overlay the walk hid and scanned.
     before: Arc<Overlay>,
-    hits: Vec<(InternalId, f32)>,
+    /// Top k of the indexed points the overlay did not shadow.
+    indexed: Vec<(InternalId, f32)>,
+    /// Top k of the overlay's points.
+    fresh: Vec<(ExternalId, f32)>,
 }
 
 impl<'a> Reader<'a> {
     /// The overlay as it is now (consistent with the indexed points while this lock is held:
     /// a merge changes both under the write lock).
     fn overlay(&self) -> Arc<Overlay> {
-        Arc::clone(&self.shared.overlay.lock())
+        self.shared.overlay.load_full()
     }
 
     /// A scorer over the collection as it is now.
@@ -257,10 +267,10 @@ impl<'a> Reader<'a> {
         Scorer { state: &self.state, overlay: self.overlay() }
     }
 
-    /// Top-k over the indexed points, hiding the ids with an unmerged write: the long part
-    /// of a search (a graph walk), which needs nothing but this read lock. The query vector
-    /// is normalised here.
-    pub fn walk<'q>(&self, req: &'q SearchRequest) -> Result<Walk<'q>> {
+    /// The long part of a search, which needs nothing but this read lock: top k of the
+    /// indexed points (a graph walk), hiding the ids with an unmerged write, and top k of
+    /// those writes (an exact scan of the overlay). The query vector is normalised here.
+    pub fn walk<'r, 'q>(&'r self, req: &'q SearchRequest) -> Result<Walk<'r, 'a, 'q>> {
         let cfg = &self.shared.config;
         if req.k == 0 || req.k > cfg.max_k {
             return Err(SinkError::InvalidK { k: req.k, max: cfg.max_k });
@@ -268,7 +278,7 @@ impl<'a> Reader<'a> {
         self.walk_with(req, false)
     }
 
-    fn walk_with<'q>(&self, req: &'q SearchRequest, exact: bool) -> Result<Walk<'q>> {
+    fn walk_with<'r, 'q>(&'r self, req: &'q SearchRequest, exact: bool) -> Result<Walk<'r, 'a, 'q>> {
         let dim = self.shared.config.dim;
         if let Some(reason) = check_vector(&req.vector, dim) {
             if req.vector.len() != dim {
@@ -278,81 +288,18 @@ impl<'a> Reader<'a> {
         }
         let mut vector = req.vector.clone();
         normalize(&mut vector);
-        let before = self.overlay();
-        let hits = self.indexed_hits(req, &vector, &before, exact);
-        Ok(Walk { req, vector, exact, before, hits })
-    }
-
-    /// Top-k of the indexed points that `overlay` does not shadow.
-    fn indexed_hits(
-        &self,
-        req: &SearchRequest,
-        vector: &[f32],
-        overlay: &Overlay,
-        exact: bool,
-    ) -> Vec<(InternalId, f32)> {
-        let points = &self.state.points;
-        let Some(must) = req.filter.resolve(&points.payloads) else {
-            return Vec::new(); // a value no indexed point has: only the overlay can match
-        };
-        let hidden: RoaringBitmap =
-            overlay.iter().filter_map(|(id, _)| points.tracker.internal(id.as_str())).map(|s| s.0).collect();
-        let q = Query {
+        let must = req.filter.must.iter().map(|(k, v)| (fold(k), fold(v))).collect();
+        let walk = Walk {
+            reader: self,
+            req,
             vector,
-            k: req.k,
-            ef: if exact { 0 } else { req.ef.unwrap_or(self.shared.config.hnsw.ef_search) },
-            must: &must,
-            exclude: &req.exclude,
-            predicate: req.predicate.as_ref(),
-            hidden: (!hidden.is_empty()).then_some(&hidden),
+            must,
+            exact,
+            before: Arc::default(),
+            indexed: Vec::new(),
+            fresh: Vec::new(),
         };
-        if exact {
-            crate::index::exact::scan(points, &q, points.tracker.live_slots())
-        } else {
-            self.state.index.search(points, &q)
-        }
-    }
-
-    /// The second half of a search: the walk's hits, less ids written since it began, merged
-    /// with an exact scan of the overlay as it is now. Takes no lock but the overlay's mutex,
-    /// briefly, so a caller can hold its own across it and read other state at the same
-    /// moment. Returns a scorer at that moment too.
-    pub fn finish(&self, walk: Walk<'_>) -> (Vec<ScoredPoint>, Scorer<'_>) {
-        let Walk { req, vector, exact, before, mut hits } = walk;
-        let now = self.overlay();
-        let tracker = &self.state.points.tracker;
-        if !Arc::ptr_eq(&now, &before) {
-            // Written during the walk: the indexed copy is stale, the overlay has the new one.
-            let full = hits.len() == req.k;
-            let n = hits.len();
-            hits.retain(|(slot, _)| tracker.external(*slot).is_none_or(|id| !now.contains(id.as_str())));
-            if full && hits.len() < n {
-                // The k-th best indexed point may be one the walk cut off: walk again (rare:
-                // a write landed on one of this search's top k during its walk).
-                hits = self.indexed_hits(req, &vector, &now, exact);
-            }
-        }
-        let must: Vec<(String, String)> = req.filter.must.iter().map(|(k, v)| (fold(k), fold(v))).collect();
-        let mut top: Vec<(ExternalId, f32)> = Vec::with_capacity(hits.len() + now.len().min(req.k));
-        top.extend(hits.into_iter().filter_map(|(slot, score)| tracker.external(slot).map(|id| (id.clone(), score))));
-        if !now.is_empty() {
-            let mut fresh = TopK::new(req.k);
-            let ids: Vec<&ExternalId> = now.iter().map(|(id, _)| id).collect();
-            for (i, (id, e)) in now.iter().enumerate() {
-                let Some(p) = &e.point else { continue };
-                if p.matches(&must)
-                    && !req.exclude.contains(id.as_str())
-                    && req.predicate.as_ref().is_none_or(|pred| pred(id.as_str()))
-                {
-                    fresh.push(InternalId(i as u32), dot(&vector, &p.vector));
-                }
-            }
-            top.extend(fresh.into_sorted().into_iter().map(|(i, score)| (ids[i.idx()].clone(), score)));
-        }
-        top.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        top.truncate(req.k);
-        let hits = top.into_iter().map(|(id, score)| ScoredPoint { id, score }).collect();
-        (hits, Scorer { state: &self.state, overlay: now })
+        Ok(walk.again())
     }
 
     /// Whether `id` is live.
@@ -373,12 +320,134 @@ impl<'a> Reader<'a> {
     }
 }
 
+impl<'r> Walk<'r, '_, '_> {
+    /// Walk (again) against the overlay as it is now.
+    fn again(mut self) -> Self {
+        let overlay = self.reader.overlay();
+        self.indexed = self.indexed_hits(&overlay);
+        self.fresh = self.scan(&overlay);
+        self.before = overlay;
+        self
+    }
+
+    /// Top k of the indexed points that `overlay` does not shadow.
+    fn indexed_hits(&self, overlay: &Overlay) -> Vec<(InternalId, f32)> {
+        let (req, reader) = (self.req, self.reader);
+        let points = &reader.state.points;
+        let Some(must) = req.filter.resolve(&points.payloads) else {
+            return Vec::new(); // a value no indexed point has: only the overlay can match
+        };
+        let hidden = overlay.hidden(|id| points.tracker.internal(id).map(|s| s.0));
+        let q = Query {
+            vector: &self.vector,
+            k: req.k,
+            ef: if self.exact { 0 } else { req.ef.unwrap_or(reader.shared.config.hnsw.ef_search) },
+            must: &must,
+            exclude: &req.exclude,
+            predicate: req.predicate.as_ref(),
+            hidden: (!hidden.is_clear()).then_some(hidden),
+        };
+        if self.exact {
+            crate::index::exact::scan(points, &q, points.tracker.live_slots())
+        } else {
+            reader.state.index.search(points, &q)
+        }
+    }
+
+    /// Top k of the overlay's live points that pass the request's filters, exactly.
+    fn scan(&self, overlay: &Overlay) -> Vec<(ExternalId, f32)> {
+        self.scan_since(overlay, 0, Vec::new())
+    }
+
+    /// [`Walk::scan`] of the entries written after sequence number `seq`, into `scored`.
+    fn scan_since(&self, overlay: &Overlay, seq: u64, mut scored: Vec<(ExternalId, f32)>) -> Vec<(ExternalId, f32)> {
+        let req = self.req;
+        scored.extend(
+            overlay
+                .since(seq)
+                .filter_map(|(id, e)| Some((id, e.point.as_ref()?)))
+                .filter(|(id, p)| {
+                    p.matches(&self.must)
+                        && !req.exclude.contains(id.as_str())
+                        && req.predicate.as_ref().is_none_or(|pred| pred(id.as_str()))
+                })
+                .map(|(id, p)| (id.clone(), dot(&self.vector, &p.vector))),
+        );
+        best_first(&mut scored, req.k);
+        scored
+    }
+
+    /// The second half of a search: the walk's answer, as of the overlay now. Takes no lock
+    /// but the overlay's mutex, briefly, so a caller can hold its own across it and read
+    /// other state at the same moment; scans only what the overlay gained since the walk
+    /// (normally a few points). Returns a scorer at that moment too. Gives the walk back,
+    /// for [`Walk::retry`], when a write since it began replaced one of its indexed top k:
+    /// the best point the walk left out may belong in the answer.
+    #[allow(clippy::result_large_err)] // the walk itself, handed back to walk again: rare, and a move
+    pub fn try_finish(mut self) -> std::result::Result<(Vec<ScoredPoint>, Scorer<'r>), Self> {
+        let now = self.reader.overlay();
+        let tracker = &self.reader.state.points.tracker;
+        if !Arc::ptr_eq(&now, &self.before) {
+            let stale = |slot: &InternalId| tracker.external(*slot).is_some_and(|id| now.contains(id.as_str()));
+            if self.indexed.len() == self.req.k && self.indexed.iter().any(|(slot, _)| stale(slot)) {
+                return Err(self);
+            }
+            self.indexed.retain(|(slot, _)| !stale(slot));
+            // Normally only a few points were written since the walk: scan just those,
+            // unless one of the walk's overlay hits was among them.
+            let seen = self.before.last_seq();
+            let rewritten = |id: &ExternalId| now.seq(id.as_str()) != self.before.seq(id.as_str());
+            if self.fresh.iter().any(|(id, _)| rewritten(id)) {
+                self.fresh = self.scan(&now);
+            } else {
+                let fresh = std::mem::take(&mut self.fresh);
+                self.fresh = self.scan_since(&now, seen, fresh);
+            }
+        }
+        let indexed = self.indexed.iter().filter_map(|&(slot, score)| Some((tracker.external(slot)?.clone(), score)));
+        let mut top: Vec<(ExternalId, f32)> = indexed.chain(self.fresh.drain(..)).collect();
+        best_first(&mut top, self.req.k);
+        let hits = top.into_iter().map(|(id, score)| ScoredPoint { id, score }).collect();
+        Ok((hits, Scorer { state: &self.reader.state, overlay: now }))
+    }
+
+    /// Walk again against the overlay as it is now, after [`Walk::try_finish`] gave up.
+    pub fn retry(self) -> Self {
+        self.again()
+    }
+
+    /// [`Walk::try_finish`], walking again as often as it gives up (under whatever lock the
+    /// caller holds).
+    pub fn finish(self) -> (Vec<ScoredPoint>, Scorer<'r>) {
+        let mut walk = self;
+        loop {
+            match walk.try_finish() {
+                Ok(done) => return done,
+                Err(stale) => walk = stale.again(),
+            }
+        }
+    }
+}
+
+/// Sort `hits` best first (ties by id) and keep `k`.
+fn best_first(hits: &mut Vec<(ExternalId, f32)>, k: usize) {
+    let order = |a: &(ExternalId, f32), b: &(ExternalId, f32)| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0));
+    if hits.len() > k && k > 0 {
+        hits.select_nth_unstable_by(k - 1, order); // the best k first, in any order
+    }
+    hits.truncate(k);
+    hits.sort_by(order);
+}
+
 struct Shared {
     name: String,
     config: CollectionConfig,
     state: RwLock<State>,
     /// Committed writes the indexer has not merged into `state` yet.
-    overlay: Mutex<Arc<Overlay>>,
+    /// Loaded without a lock by every search (twice); replaced whole by a commit or a merge.
+    overlay: ArcSwap<Overlay>,
+    /// Serialises the overlay's writers (commits and the end of a merge).
+    overlay_writer: Mutex<()>,
     wake: Mutex<bool>,
     wake_cv: Condvar,
     shutdown: AtomicBool,
@@ -408,7 +477,8 @@ impl VectorCollection {
                 build_log: None,
             }),
             config,
-            overlay: Mutex::default(),
+            overlay: ArcSwap::default(),
+            overlay_writer: Mutex::new(()),
             wake: Mutex::new(false),
             wake_cv: Condvar::new(),
             shutdown: AtomicBool::new(false),
@@ -476,11 +546,12 @@ impl VectorCollection {
     pub fn commit(&self, prepared: PreparedUpdates, version: u64) -> Vec<(ExternalId, SinkError)> {
         let PreparedUpdates { points, rejected } = prepared;
         if !points.is_empty() {
-            let mut overlay = self.shared.overlay.lock();
-            let overlay = Arc::make_mut(&mut overlay);
+            let _writer = self.shared.overlay_writer.lock();
+            let mut overlay = Overlay::clone(&self.shared.overlay.load());
             for (id, value) in points {
                 overlay.put(id, value.map(|(v, payload)| FreshPoint::new(v, payload)));
             }
+            self.shared.overlay.store(Arc::new(overlay));
         }
         self.shared.applied_version.fetch_max(version, Ordering::Release);
         self.shared.notify();
@@ -523,16 +594,16 @@ impl VectorCollection {
     /// Top-k search. The query vector is normalised here.
     pub fn search(&self, req: &SearchRequest) -> Result<Vec<ScoredPoint>> {
         let reader = self.reader();
-        let walk = reader.walk(req)?;
-        Ok(reader.finish(walk).0)
+        let hits = reader.walk(req)?.finish().0;
+        Ok(hits)
     }
 
     /// Exact top-k by scanning every live point, whatever the index: the oracle for tests and
     /// recall measurements.
     pub fn search_exact(&self, req: &SearchRequest) -> Result<Vec<ScoredPoint>> {
         let reader = self.reader();
-        let walk = reader.walk_with(req, true)?;
-        Ok(reader.finish(walk).0)
+        let hits = reader.walk_with(req, true)?.finish().0;
+        Ok(hits)
     }
 
     /// Whether `id` is live.
@@ -687,7 +758,7 @@ struct Merges {
 impl Merges {
     /// How long until the next merge is due; `None` while the overlay is empty.
     fn due_in(&self, shared: &Shared) -> Option<Duration> {
-        if shared.overlay.lock().is_empty() {
+        if shared.overlay.load().is_empty() {
             return None;
         }
         Some(shared.config.merge_interval.saturating_sub(self.last.elapsed()))
@@ -707,12 +778,12 @@ impl Merges {
 /// reader sees each write exactly once. An existing point is overwritten in place; the
 /// index relinks it unless its vector hardly moved (e.g. only the payload changed).
 fn merge_overlay(shared: &Shared) {
-    if shared.overlay.lock().is_empty() {
+    if shared.overlay.load().is_empty() {
         return;
     }
     let mut guard = shared.state.write();
     // Taken under the write lock: two merges never apply the same entries.
-    let merged = Arc::clone(&shared.overlay.lock());
+    let merged = shared.overlay.load_full();
     let State { points, index, build_log } = &mut *guard;
     // Deletes first, so new ids can take the slots they free.
     for (id, _) in merged.iter().filter(|(_, e)| e.point.is_none()) {
@@ -732,7 +803,15 @@ fn merge_overlay(shared: &Shared) {
         log.extend_from_slice(&added);
     }
     index.on_applied(points, &added);
-    Arc::make_mut(&mut shared.overlay.lock()).forget(&merged);
+    let _writer = shared.overlay_writer.lock();
+    let live = shared.overlay.load_full();
+    if Arc::ptr_eq(&live, &merged) {
+        shared.overlay.store(Arc::new(merged.emptied())); // nothing written since
+    } else {
+        let mut rest = Overlay::clone(&live);
+        rest.forget(&merged);
+        shared.overlay.store(Arc::new(rest));
+    }
 }
 
 fn indexer_loop(shared: &Shared) {
@@ -756,6 +835,7 @@ fn indexer_loop(shared: &Shared) {
                 points.payloads.rebuild_postings(|s| tracker.is_live(s));
             }
             Job::ToExact => {
+                merge_overlay(shared); // a forced rebuild covers every write committed before it
                 let requested = shared.rebuild_requested.load(Ordering::Acquire);
                 let mut g = shared.state.write();
                 let State { points, index, .. } = &mut *g;
@@ -802,6 +882,7 @@ fn build_and_swap(shared: &Shared, merges: &mut Merges) {
     // A forced rebuild requested after this point needs another build: its writes may be
     // missing from this snapshot's graph.
     let requested = shared.rebuild_requested.load(Ordering::Acquire);
+    merge_overlay(shared); // a forced rebuild covers every write committed before it
     let slots = {
         let mut g = shared.state.write();
         g.build_log = Some(Vec::new());

@@ -2,20 +2,23 @@
 //! part of a collection, in the way qdrant keeps an appendable segment beside its indexed
 //! ones.
 //!
-//! A commit adds its batch here under a mutex held for a few map inserts, never waiting for
-//! a search, and the batch is searchable at once: a search walks the indexed points with
+//! A commit replaces the overlay with a copy that holds its batch, never waiting for a
+//! search, and the batch is searchable at once: a search walks the indexed points with
 //! the overlay's ids hidden and scans the overlay exactly. The collection's indexer merges
 //! the overlay into the indexed points every [`crate::CollectionConfig::merge_interval`],
 //! under the collection's write lock, and drops what it merged in the same critical
 //! section; so under the read lock, the indexed points plus the overlay are always the
 //! collection's current contents.
 //!
-//! The overlay is copy-on-write (`Arc`): a reader takes a snapshot by cloning the `Arc`,
-//! and a commit while snapshots are held clones the map, which stays small (one merge
-//! interval of writes).
+//! The collection keeps it in an `ArcSwap` (the `arc-swap` crate): a search loads a snapshot
+//! without taking a lock (it does so twice per search, from every search thread, and a
+//! mutex there would be the most contended lock of the server), and a commit stores a new
+//! copy; the map stays small (one merge interval of writes).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use fixedbitset::FixedBitSet;
+use foldhash::{HashMap, HashMapExt};
 
 use crate::simd::dot;
 use crate::types::ExternalId;
@@ -55,10 +58,20 @@ pub(crate) struct Entry {
 }
 
 /// Unmerged writes by id, newest per id.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Overlay {
     entries: HashMap<ExternalId, Entry>,
     next_seq: u64,
+    /// The indexed slots of these ids, computed by the first search that needs them (see
+    /// [`Overlay::hidden`]) and shared by every search of this snapshot.
+    hidden: OnceLock<FixedBitSet>,
+}
+
+impl Clone for Overlay {
+    fn clone(&self) -> Self {
+        // A copy is made to be changed: it computes its own slots.
+        Overlay { entries: self.entries.clone(), next_seq: self.next_seq, hidden: OnceLock::new() }
+    }
 }
 
 impl Overlay {
@@ -72,6 +85,7 @@ impl Overlay {
 
     /// Record a write; a later write of the same id replaces it.
     pub fn put(&mut self, id: ExternalId, point: Option<FreshPoint>) {
+        self.hidden = OnceLock::new();
         self.next_seq += 1;
         self.entries.insert(id, Entry { seq: self.next_seq, point: point.map(Arc::new) });
     }
@@ -79,6 +93,21 @@ impl Overlay {
     /// The newest unmerged write of `id`, if any: `Some(None)` for a delete.
     pub fn get(&self, id: &str) -> Option<Option<&FreshPoint>> {
         self.entries.get(id).map(|e| e.point.as_deref())
+    }
+
+    /// The sequence number of `id`'s newest unmerged write.
+    pub fn seq(&self, id: &str) -> Option<u64> {
+        self.entries.get(id).map(|e| e.seq)
+    }
+
+    /// The sequence number of the newest write so far (merged or not).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The entries written after sequence number `seq`.
+    pub fn since(&self, seq: u64) -> impl Iterator<Item = (&ExternalId, &Entry)> {
+        self.entries.iter().filter(move |(_, e)| e.seq > seq)
     }
 
     pub fn contains(&self, id: &str) -> bool {
@@ -91,11 +120,32 @@ impl Overlay {
 
     /// Drop the entries of `merged` that were not written again since.
     pub fn forget(&mut self, merged: &Overlay) {
+        self.hidden = OnceLock::new();
         for (id, e) in &merged.entries {
             if self.entries.get(id).is_some_and(|mine| mine.seq == e.seq) {
                 self.entries.remove(id);
             }
         }
+    }
+
+    /// An empty overlay that goes on numbering writes after this one.
+    pub fn emptied(&self) -> Overlay {
+        Overlay { entries: HashMap::new(), next_seq: self.next_seq, hidden: OnceLock::new() }
+    }
+
+    /// The indexed slots (`slot_of`) of the ids written here, which a search must pass over:
+    /// a plain bit per slot, as a graph walk tests it for every node it accepts (a bit test
+    /// where a roaring lookup cost a binary search). Computed once per overlay: the indexed
+    /// points change only in a merge, under the collection's write lock, and a merge leaves
+    /// a changed or a new overlay behind.
+    pub fn hidden(&self, slot_of: impl Fn(&str) -> Option<u32>) -> &FixedBitSet {
+        self.hidden.get_or_init(|| {
+            let slots: Vec<usize> =
+                self.entries.keys().filter_map(|id| slot_of(id.as_str())).map(|s| s as usize).collect();
+            let mut set = FixedBitSet::with_capacity(slots.iter().max().map_or(0, |m| m + 1));
+            slots.into_iter().for_each(|s| set.insert(s));
+            set
+        })
     }
 
     /// `q · v` of the newest unmerged vector of `id`: `None` if `id` has no entry,
@@ -127,6 +177,22 @@ mod tests {
         assert_eq!(ov.len(), 1);
         ov.forget(&ov.clone());
         assert!(ov.is_empty());
+        ov.put("c".into(), None);
+        let seq = |o: &Overlay| o.entries["c"].seq;
+        let mut next = ov.emptied();
+        assert!(next.is_empty());
+        next.put("c".into(), None);
+        assert!(seq(&next) > seq(&ov), "numbering goes on");
+        // The hidden slots follow every change, and a copy computes its own.
+        let slot = |id: &str| Some(id.len() as u32);
+        assert_eq!(next.hidden(slot).ones().collect::<Vec<_>>(), vec![1]);
+        next.put("dd".into(), None);
+        assert_eq!(next.hidden(slot).ones().collect::<Vec<_>>(), vec![1, 2]);
+        assert!(!next.hidden(slot).contains(100), "past the end: not hidden");
+        let copy = next.clone();
+        next.forget(&copy);
+        assert!(next.hidden(slot).is_clear());
+        assert!(copy.hidden(|_| None).is_clear(), "computed afresh, from its own slot_of");
     }
 
     #[test]

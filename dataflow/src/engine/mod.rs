@@ -81,12 +81,13 @@ pub struct EngineConfig {
     /// Batch jobs (their records go to `<durability dir>/jobs`).
     pub jobs: JobsConfig,
     /// Searches that read the indexes at once; more wait for a turn, holding nothing an
-    /// apply waits for (0, the default: no limit). An apply to the worker index waits for
-    /// every search holding the visibility gate, and with more searches than cores each one
-    /// holds it several times its CPU time. One turn per core halved those waits and the median
-    /// record and visibility delay in a saturated closed loop, but cost ~4% of completed
-    /// scenarios in an overloaded open loop, where cheap searches (cache hits, the
-    /// freshness probe) then queue behind graph walks (`docs/BENCHMARKS.md`, session 7).
+    /// apply waits for (0, the default: no limit). In session 7, when a search held the
+    /// visibility gate for its whole graph walk and an apply waited for every holder, one
+    /// turn per core halved those waits and the median record and visibility delay in a
+    /// saturated closed loop, but cost ~4% of completed scenarios in an overloaded open loop,
+    /// where cheap searches (cache hits, the freshness probe) then queue behind graph walks
+    /// (`docs/BENCHMARKS.md`). Searches now hold the gate only briefly (see
+    /// [`state::EngineState::visibility`]).
     pub index_readers: usize,
 }
 
@@ -107,6 +108,20 @@ impl Default for EngineConfig {
             jobs: JobsConfig::default(),
             index_readers: 0,
         }
+    }
+}
+
+impl EngineConfig {
+    /// How often the worker index merges its unmerged writes (see
+    /// [`CollectionConfig::merge_interval`]).
+    pub fn merge_interval(&self) -> Duration {
+        self.workers_index.merge_interval
+    }
+
+    /// Set how often both indexes merge their unmerged writes.
+    pub fn set_merge_interval(&mut self, every: Duration) {
+        self.workers_index.merge_interval = every;
+        self.playbook_index.merge_interval = every;
     }
 }
 

@@ -218,44 +218,69 @@ impl Engine {
                 return Ok(SearchOutcome { hits, version });
             }
         }
-        // The walk, the long part, needs the index's read lock only.
-        let walk = index.walk(&req)?;
-        let _gate = self.state.visibility.read();
-        let applied = self.state.results.applied();
-        let version = if key.is_some() { version.max(applied) } else { version };
-        let (neighbours, scorer) = index.finish(walk);
-
-        // One read of the record map for every hit, not one per hit: under load each
-        // acquisition is a contended atomic on a shared cache line. The neighbours are
-        // distinct ids, so they become hits directly; only boosted workers outside them are
-        // looked up and scored here.
-        let workers = self.state.workers.read();
-        let hit = |id: String, similarity: f32, worker: &Arc<WorkerRecord>| {
-            let playbook_boost = boosts.get(&id).copied().unwrap_or(0.0);
-            SearchHit { score: similarity + playbook_boost, similarity, playbook_boost, id, worker: Arc::clone(worker) }
+        // The walk, the long part, needs the index's read lock only; so does walking again
+        // when a write since the walk replaced one of its top hits (see `Walk::try_finish`):
+        // a few tries outside the gate, then under it.
+        let mut walk = index.walk(&req)?;
+        let mut tries = 0;
+        // Under the gate: the walk's answer as of now, the applied version, and the records
+        // of the hits and of the boosted workers, taken with one read of the record map (under
+        // load each acquisition is a contended atomic on a shared cache line). Everything else
+        // runs after the gate is released, so an apply waits as briefly as possible.
+        let (neighbours, scorer, applied, records, boosted) = {
+            let (_gate, neighbours, scorer) = loop {
+                let gate = self.state.visibility.read();
+                match walk.try_finish() {
+                    Ok((neighbours, scorer)) => break (gate, neighbours, scorer),
+                    Err(stale) if tries < 3 => {
+                        drop(gate);
+                        tries += 1;
+                        walk = stale.retry();
+                    }
+                    Err(stale) => {
+                        let (neighbours, scorer) = stale.finish();
+                        break (gate, neighbours, scorer);
+                    }
+                }
+            };
+            let applied = self.state.results.applied();
+            let workers = self.state.workers.read();
+            let records: Vec<Option<Arc<WorkerRecord>>> =
+                neighbours.iter().map(|p| workers.get(p.id.as_str()).cloned()).collect();
+            // Boosted workers the walk did not return are scored below.
+            let boosted: Vec<(&String, Arc<WorkerRecord>)> = if boosts.is_empty() {
+                Vec::new()
+            } else {
+                let found: foldhash::HashSet<&str> = neighbours.iter().map(|p| p.id.as_str()).collect();
+                boosts
+                    .keys()
+                    .filter(|id| !found.contains(id.as_str()) && !exclude.contains(*id))
+                    .filter_map(|id| Some((id, Arc::clone(workers.get(id)?))))
+                    .collect()
+            };
+            (neighbours, scorer, applied, records, boosted)
         };
-        let mut hits: Vec<SearchHit> = Vec::with_capacity(neighbours.len() + boosts.len());
-        for p in &neighbours {
-            if let Some(worker) = workers.get(p.id.as_str()) {
+        let version = if key.is_some() { version.max(applied) } else { version };
+
+        let hit = |id: String, similarity: f32, worker: Arc<WorkerRecord>| {
+            let playbook_boost = boosts.get(&id).copied().unwrap_or(0.0);
+            SearchHit { score: similarity + playbook_boost, similarity, playbook_boost, id, worker }
+        };
+        let mut hits: Vec<SearchHit> = Vec::with_capacity(neighbours.len() + boosted.len());
+        // The neighbours are distinct ids, so they become hits directly.
+        for (p, worker) in neighbours.iter().zip(records) {
+            if let Some(worker) = worker {
                 hits.push(hit(p.id.as_str().to_owned(), p.score, worker));
             }
         }
-        if !boosts.is_empty() {
-            let found: foldhash::HashSet<&str> = neighbours.iter().map(|p| p.id.as_str()).collect();
-            for id in boosts.keys() {
-                if found.contains(id.as_str()) || exclude.contains(id) {
-                    continue;
-                }
-                let Some(rec) = workers.get(id) else { continue };
-                if !q.filters.matches(rec) || predicate.as_ref().is_some_and(|p| !p(id)) {
-                    continue;
-                }
-                if let Some(s) = scorer.dot_with(id, &vector) {
-                    hits.push(hit(id.clone(), s, rec));
-                }
+        for (id, rec) in boosted {
+            if !q.filters.matches(&rec) || predicate.as_ref().is_some_and(|p| !p(id)) {
+                continue;
+            }
+            if let Some(s) = scorer.dot_with(id, &vector) {
+                hits.push(hit(id.clone(), s, rec));
             }
         }
-        drop(workers);
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
         hits.truncate(q.k);
         if let Some(key) = key {

@@ -13,7 +13,7 @@ pub mod topk;
 
 use std::collections::HashSet;
 
-use roaring::RoaringBitmap;
+use fixedbitset::FixedBitSet;
 
 pub use exact::ExactIndex;
 pub use hnsw::{HnswIndex, HnswParams};
@@ -58,21 +58,21 @@ pub struct Query<'a> {
     pub predicate: Option<&'a Predicate>,
     /// Slots to pass over as if dead: points whose newest write is still in the
     /// collection's overlay, which the collection scores itself.
-    pub hidden: Option<&'a RoaringBitmap>,
+    pub hidden: Option<&'a FixedBitSet>,
 }
 
 impl Query<'_> {
     /// Whether `slot` is live and not hidden.
     #[inline]
     pub fn visible(&self, points: &Points, slot: InternalId) -> bool {
-        points.tracker.is_live(slot) && self.hidden.is_none_or(|h| !h.contains(slot.0))
+        points.tracker.is_live(slot) && self.hidden.is_none_or(|h| !h.contains(slot.idx()))
     }
 
     /// Whether `slot` is live, not hidden, and passes every filter.
     #[inline]
     pub fn accepts(&self, points: &Points, slot: InternalId) -> bool {
         let Some(ext) = points.tracker.external(slot) else { return false };
-        if self.hidden.is_some_and(|h| h.contains(slot.0)) {
+        if self.hidden.is_some_and(|h| h.contains(slot.idx())) {
             return false;
         }
         if !self.must.is_empty() && !points.payloads.matches(slot, self.must) {

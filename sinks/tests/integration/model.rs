@@ -18,7 +18,7 @@ proptest! {
         proptest::collection::vec((0u8..40, proptest::option::of(0u8..255)), 1..20), 1..25),
         // Writes merged by the indexer at once, or left in the overlay until merged by hand
         // every `merge_every` batches.
-        merge_now in any::<bool>(), merge_every in 1usize..6) {
+        merge_now in any::<bool>(), merge_every in 2usize..6) {
         let mut cfg = CollectionConfig::new(8);
         cfg.merge_interval = if merge_now { std::time::Duration::ZERO } else { std::time::Duration::from_secs(3_600) };
         cfg.hnsw_threshold = 16; // cross into HNSW and back
@@ -38,7 +38,7 @@ proptest! {
                 }
             }
             prop_assert!(col.apply(updates, version as u64).is_empty());
-            if version % merge_every == 0 {
+            if (version + 1) % merge_every == 0 {
                 col.merge();
             }
             let ids = col.ids();

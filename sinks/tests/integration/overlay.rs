@@ -98,12 +98,12 @@ fn a_commit_never_waits_for_a_search() {
         });
         // The read lock is still held here: a commit that waited for it would time out.
         assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(0), "the commit waited for the search");
-        let (hits, scorer) = reader.finish(walk);
+        let (hits, scorer) = walk.finish();
         assert_eq!(hits[0].id.as_str(), "late", "{hits:?}");
         assert!(scorer.dot_with("p0", &vs[0]).is_none(), "p0 was deleted");
         assert!((scorer.dot_with("late", &vs[1_600]).unwrap() - 1.0).abs() < 1e-4);
-        drop(reader);
     });
+    drop(reader);
     // The indexer merges it meanwhile; the answer does not change.
     assert!(col.wait_settled(Duration::from_secs(30)));
     assert_eq!(col.search(&req).unwrap()[0].id.as_str(), "late");
@@ -127,7 +127,8 @@ fn a_write_during_the_walk_replaces_the_stale_copy() {
             col.apply(vec![PointUpdate::upsert("p10", far.clone(), vec![]), PointUpdate::delete(second.as_str())], 2)
         });
     });
-    let (hits, _) = reader.finish(walk);
+    let walk = walk.try_finish().err().expect("the write cut the walk's top k: it must walk again");
+    let (hits, _) = walk.retry().try_finish().ok().expect("nothing written since the retry");
     drop(reader);
     let got: HashSet<String> = ids(&hits).into_iter().collect();
     assert_eq!(got.len(), 5);
