@@ -157,6 +157,10 @@ pub struct Cli {
     /// core, at least 16).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub server_search_threads: usize,
+    /// Embedded: how often the server's indexes merge their unmerged writes (ms; see
+    /// `lakehouse serve --merge-interval-ms`).
+    #[arg(long, default_value_t = crate::embedded::ServerTuning::default().merge_interval_ms, value_name = "MS")]
+    pub server_merge_interval_ms: u64,
     /// Never show the progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -221,6 +225,7 @@ impl Cli {
             dataflow_threads: self.server_dataflow_threads,
             index_readers: self.server_index_readers,
             search_threads: self.server_search_threads,
+            merge_interval_ms: self.server_merge_interval_ms,
         };
         if let Some(w) = self.weights {
             config.weights = w;

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use dataflow::record::WorkerRecord;
 
@@ -79,6 +80,8 @@ pub struct ServerTuning {
     pub index_readers: usize,
     /// Threads that run the server's searches (0: the server's default).
     pub search_threads: usize,
+    /// How often the server's indexes merge their unmerged writes, ms.
+    pub merge_interval_ms: u64,
 }
 
 impl Default for ServerTuning {
@@ -89,6 +92,7 @@ impl Default for ServerTuning {
             dataflow_threads: dataflow::engine::EngineConfig::default().threads,
             index_readers: dataflow::engine::EngineConfig::default().index_readers,
             search_threads: 0,
+            merge_interval_ms: dataflow::engine::EngineConfig::default().merge_interval().as_millis() as u64,
         }
     }
 }
@@ -144,6 +148,7 @@ impl EmbeddedServer {
         };
         config.engine.threads = tuning.dataflow_threads;
         config.engine.index_readers = tuning.index_readers;
+        config.engine.set_merge_interval(Duration::from_millis(tuning.merge_interval_ms));
         config.engine.embedder = Some(selected.embedder);
         let runtime = query_api::runtime("lakehouse-server")
             .map_err(|e| LoadError::Embedded(format!("starting the server runtime: {e}")))?;

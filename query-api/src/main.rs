@@ -129,6 +129,12 @@ enum Command {
         /// (0: 8 per core, at least 16).
         #[arg(long, default_value_t = 0)]
         search_threads: usize,
+        /// How often the indexes merge committed writes into their indexed points, ms. A
+        /// write is searchable at once either way; a merge waits for the searches in flight
+        /// and stalls new ones meanwhile, and between merges every search scans the unmerged
+        /// writes exactly.
+        #[arg(long, default_value_t = dataflow::engine::EngineConfig::default().merge_interval().as_millis() as u64)]
+        merge_interval_ms: u64,
     },
     /// Embedding models: distill the static embedder from MiniLM.
     Embed {
@@ -228,6 +234,7 @@ async fn run() -> anyhow::Result<()> {
             request_nice,
             search_concurrency,
             search_threads,
+            merge_interval_ms,
         } => {
             let fsync = match fsync {
                 Fsync::Always => FsyncPolicy::Always,
@@ -247,6 +254,7 @@ async fn run() -> anyhow::Result<()> {
             };
             config.engine.threads = threads;
             config.engine.index_readers = index_readers;
+            config.engine.set_merge_interval(Duration::from_millis(merge_interval_ms));
             config.engine.dim = dim;
             config.reembed = reembed;
             config.request_nice = request_nice;
