@@ -1,13 +1,13 @@
 //! The server's thread pools: searches, read-your-writes searches and writes each get
 //! their own, apart from the runtime's blocking pool (jobs' requests, start-up work).
 //!
-//! **Searches** run on [`BlockingPool::searches`]. Each uses a core while it runs, and
-//! holds the engine's visibility gate, which an index apply waits for every holder to
-//! leave. With more search threads than cores, a burst shares the cores among all of them:
-//! each search then holds the gate many times its CPU time, and the dataflow thread waits
-//! for a core behind them. The rest of a burst waits in the pool's queue, holding nothing;
-//! how many threads is a choice between read throughput and write visibility (see
-//! [`default_search_threads`]).
+//! **Searches** run on [`BlockingPool::searches`]. Each uses a core while it runs. With
+//! more search threads than cores, a burst shares the cores among all of them, and the
+//! dataflow thread waits for a core behind them. (Until session 13 each search also held
+//! the engine's visibility gate for its whole walk, and an index apply waited for every
+//! holder; now it holds it only to finish.) The rest of a burst waits in the pool's queue,
+//! holding nothing; how many threads was a choice between read throughput and write
+//! visibility before the overlay (see [`default_search_threads`]), not measured since.
 //!
 //! **Read-your-writes searches.** A search that names a `min_version` comes from a client
 //! that has just written and wants to see it. In a burst the search pool's queue holds
@@ -45,9 +45,10 @@ pub fn fresh_read_threads() -> usize {
 /// burst grow hundreds of threads that only contended for the same cores; on 2 cores, 16
 /// gave the lowest tail of 8, 16 and 64, `docs/BENCHMARKS.md`, session 5).
 ///
-/// Fewer threads make writes visible sooner under a burst (fewer searches share the cores,
-/// so each leaves the visibility gate sooner): on this project's 2-core machine, 4 threads
-/// against 16 cut the server's visibility p99 about in half at the goal's load, but in
+/// Fewer threads made writes visible sooner under a burst when searches held the visibility
+/// gate for their walk (fewer searches shared the cores, so each left the gate sooner): on
+/// this project's 2-core machine, 4 threads against 16 cut the server's visibility p99
+/// about in half at the goal's load, but in
 /// three of four 5-minute runs next to a base run completed 2–5% fewer scenarios, with
 /// more dropped at the harness's in-flight cap (`docs/BENCHMARKS.md`, session 12). Reads come
 /// first by default; `--search-threads` is the choice for a deployment that wants writes

@@ -5,9 +5,10 @@
 //! and a write waits behind searches before it becomes visible. Raising the nice value of
 //! the threads that run request work (the search pool, see [`crate::pools`]) lets the
 //! scheduler run the dataflow first whenever it has work, without reserving a core for it.
-//! It does not help on this project's machine: a lowered search is preempted while it holds
-//! the visibility gate, and index applies wait longer for it (`docs/BENCHMARKS.md`,
-//! session 12). Fewer search threads do shorten it (see [`crate::pools`]).
+//! In session 12 it made writes slower on this project's machine: a lowered search was
+//! preempted while it held the visibility gate for its walk, and index applies waited
+//! longer for it. Since searches hold the gate only briefly (session 13), nice 5 shortens
+//! the freshness tail but completes fewer scenarios (`docs/BENCHMARKS.md`).
 //!
 //! # Notes
 //! Only raising a nice value is unprivileged, and a thread inherits its creator's: so a
@@ -22,9 +23,10 @@ thread_local! {
 }
 
 /// The default increment: none. On this project's 2-core machine, with the harness on the
-/// same cores, nice 5 and 10 showed no consistent effect on throughput, dropped iterations or
-/// freshness (`docs/BENCHMARKS.md`). CFS gives a nice-0 thread about 3× the share of a
-/// nice-5 one; try it where the server has the cores to itself.
+/// same cores, nice 5 cut the freshness p99 from 133 to 88 ms but completed 3% fewer
+/// scenarios with twice the dropped arrivals (`docs/BENCHMARKS.md`, session 13). CFS gives a
+/// nice-0 thread about 3× the share of a nice-5 one; try it where the server has the cores
+/// to itself.
 pub const DEFAULT_REQUEST_NICE: i32 = 0;
 
 /// Raise this thread's nice value by `increment` (0..=19) once; later calls with the same

@@ -66,9 +66,10 @@ pub struct CollectionConfig {
     /// How often the indexer merges committed writes from the overlay into the indexed
     /// points. Each merge takes the write lock, so it waits for the searches in flight and
     /// stalls the ones that arrive meanwhile; between merges every search scans the overlay
-    /// exactly. Commits never wait for a merge. At the goal's load (500 writes/s), 20 to
-    /// 1,000 ms made no clear difference to completed scenarios (`docs/BENCHMARKS.md`,
-    /// session 13); 100 ms keeps the overlay to about 50 points.
+    /// exactly. Commits never wait for a merge. At 500 writes/s, 100 ms leaves about 50
+    /// points between merges (more while a rebuild's insert chunk runs or a merge waits for
+    /// the walks in flight). Runs at 20 to 1,000 ms, one per setting on earlier builds, did
+    /// not settle which is best (`docs/BENCHMARKS.md`, session 13).
     pub merge_interval: Duration,
 }
 
@@ -378,8 +379,8 @@ impl<'r> Walk<'r, '_, '_> {
     }
 
     /// The second half of a search: the walk's answer, as of the overlay now. Takes no lock
-    /// but the overlay's mutex, briefly, so a caller can hold its own across it and read
-    /// other state at the same moment; scans only what the overlay gained since the walk
+    /// (the overlay is loaded from an `ArcSwap`), so a caller can hold its own across it and
+    /// read other state at the same moment; scans only what the overlay gained since the walk
     /// (normally a few points). Returns a scorer at that moment too. Gives the walk back,
     /// for [`Walk::retry`], when a write since it began replaced one of its indexed top k:
     /// the best point the walk left out may belong in the answer.

@@ -203,9 +203,9 @@ impl Engine {
         // the gate, always in this order: a search waiting for its turn holds nothing an
         // apply waits for, and an apply, which holds the gate, never waits for the index
         // (its writes go to the index's overlay). The gate is held only to read the cache,
-        // and to read the index and the records at one version after the walk (see
-        // `EngineState::visibility`); it is not re-entered while held, as a nested read
-        // could wait behind a queued writer.
+        // and to read the index and the records at one version after the walk (and, after
+        // three walks cut by writes, for the last walk; see `EngineState::visibility`); it
+        // is not re-entered while held, as a nested read could wait behind a queued writer.
         let _turn = self.readers.as_ref().map(ReaderTurns::take);
         let index = self.state.workers_index.reader();
         if let Some(key) = &key {

@@ -80,9 +80,10 @@ pub struct EngineState {
     pub workers: RwLock<foldhash::HashMap<String, Arc<WorkerRecord>>>,
     /// Held for writing while a version is applied to `workers` and `workers_index`, and for
     /// reading by a search, so a search reads both at the same version. A search holds it
-    /// only to check the result cache and to finish (see [`sinks::Walk::try_finish`]), never
-    /// for its graph walk, and an apply holding it never waits for the index: its writes go
-    /// to the index's overlay.
+    /// only to check the result cache and to finish (see [`sinks::Walk::try_finish`]), not
+    /// for its graph walk (unless writes cut three walks in a row: the fourth finishes under
+    /// it), and an apply holding it never waits for the index: its writes go to the index's
+    /// overlay.
     pub visibility: RwLock<()>,
     /// Accepted playbook entries by record id.
     pub playbook: RwLock<ShardedMap<Arc<str>, Arc<PlaybookEntry>>>,

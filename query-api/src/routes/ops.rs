@@ -77,7 +77,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     );
     gauge(
         "lakehouse_index_apply_gate_wait_seconds_total",
-        "Time applies waited for running searches to leave the visibility gate.",
+        "Time applies waited for the visibility gate (for searches to finish, and to be woken and run).",
         s.gate_waits.wait_seconds,
     );
     gauge(
