@@ -38,7 +38,7 @@ pub const WRITE_THREADS: usize = 64;
 /// Most threads for read-your-writes searches: twice the cores. Each search uses a core
 /// while it runs, so more threads would only share the same cores.
 pub fn fresh_read_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()).saturating_mul(2)
+    cores().saturating_mul(2)
 }
 
 /// Default number of search threads: 8 per core, at least 16 (tokio's default of 512 let a
@@ -54,7 +54,12 @@ pub fn fresh_read_threads() -> usize {
 /// first by default; `--search-threads` is the choice for a deployment that wants writes
 /// visible sooner.
 pub fn default_search_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()).saturating_mul(8).max(16)
+    cores().saturating_mul(8).max(16)
+}
+
+/// Cores this process may use (2 if unknown).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// A blocking-only tokio runtime: threads started on demand, none driving async work.

@@ -33,7 +33,8 @@ use crate::index::hnsw::{insert_all, new_graph};
 use crate::index::{
     builder, AnyIndex, ExactIndex, HnswIndex, HnswParams, IndexKind, Points, Query, VectorIndex, VectorIndexRead,
 };
-use crate::overlay::{fold, FreshPoint, Overlay};
+use crate::overlay::{FreshPoint, Overlay};
+use crate::payload::fold;
 use crate::simd::{check_vector, dot, normalize};
 use crate::types::{ExternalId, InternalId, ScoredPoint};
 
@@ -300,7 +301,7 @@ impl<'a> Reader<'a> {
             indexed: Vec::new(),
             fresh: Vec::new(),
         };
-        Ok(walk.again())
+        Ok(walk.retry())
     }
 
     /// Whether `id` is live.
@@ -322,8 +323,8 @@ impl<'a> Reader<'a> {
 }
 
 impl<'r> Walk<'r, '_, '_> {
-    /// Walk (again) against the overlay as it is now.
-    fn again(mut self) -> Self {
+    /// Walk (again) against the overlay as it is now: after [`Walk::try_finish`] gave up.
+    pub fn retry(mut self) -> Self {
         let overlay = self.reader.overlay();
         self.indexed = self.indexed_hits(&overlay);
         self.fresh = self.scan(&overlay);
@@ -412,11 +413,6 @@ impl<'r> Walk<'r, '_, '_> {
         Ok((hits, Scorer { state: &self.reader.state, overlay: now }))
     }
 
-    /// Walk again against the overlay as it is now, after [`Walk::try_finish`] gave up.
-    pub fn retry(self) -> Self {
-        self.again()
-    }
-
     /// [`Walk::try_finish`], walking again as often as it gives up (under whatever lock the
     /// caller holds).
     pub fn finish(self) -> (Vec<ScoredPoint>, Scorer<'r>) {
@@ -424,7 +420,7 @@ impl<'r> Walk<'r, '_, '_> {
         loop {
             match walk.try_finish() {
                 Ok(done) => return done,
-                Err(stale) => walk = stale.again(),
+                Err(stale) => walk = stale.retry(),
             }
         }
     }

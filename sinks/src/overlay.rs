@@ -20,11 +20,12 @@ use std::sync::{Arc, OnceLock};
 use fixedbitset::FixedBitSet;
 use foldhash::{HashMap, HashMapExt};
 
+use crate::payload::fold;
 use crate::simd::dot;
 use crate::types::ExternalId;
 
 /// One written point: its normalised vector, its payload as given, and the payload's pairs
-/// trimmed and lower-cased for filter checks (the index interns them the same way).
+/// folded for filter checks as the index interns them ([`fold`]).
 #[derive(Debug)]
 pub(crate) struct FreshPoint {
     pub vector: Vec<f32>,
@@ -44,11 +45,6 @@ impl FreshPoint {
     }
 }
 
-/// How payload keys and values compare: trimmed, lower-cased.
-pub(crate) fn fold(s: &str) -> String {
-    s.trim().to_lowercase()
-}
-
 /// The newest unmerged write of one id: a point, or `None` for a delete. `seq` tells the
 /// merger whether the entry it merged is still the newest.
 #[derive(Clone, Debug)]
@@ -61,7 +57,7 @@ pub(crate) struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Overlay {
     entries: HashMap<ExternalId, Entry>,
-    next_seq: u64,
+    last_seq: u64,
     /// The indexed slots of these ids, computed by the first search that needs them (see
     /// [`Overlay::hidden`]) and shared by every search of this snapshot.
     hidden: OnceLock<FixedBitSet>,
@@ -70,7 +66,7 @@ pub(crate) struct Overlay {
 impl Clone for Overlay {
     fn clone(&self) -> Self {
         // A copy is made to be changed: it computes its own slots.
-        Overlay { entries: self.entries.clone(), next_seq: self.next_seq, hidden: OnceLock::new() }
+        Overlay { entries: self.entries.clone(), last_seq: self.last_seq, hidden: OnceLock::new() }
     }
 }
 
@@ -86,8 +82,8 @@ impl Overlay {
     /// Record a write; a later write of the same id replaces it.
     pub fn put(&mut self, id: ExternalId, point: Option<FreshPoint>) {
         self.hidden = OnceLock::new();
-        self.next_seq += 1;
-        self.entries.insert(id, Entry { seq: self.next_seq, point: point.map(Arc::new) });
+        self.last_seq += 1;
+        self.entries.insert(id, Entry { seq: self.last_seq, point: point.map(Arc::new) });
     }
 
     /// The newest unmerged write of `id`, if any: `Some(None)` for a delete.
@@ -102,7 +98,7 @@ impl Overlay {
 
     /// The sequence number of the newest write so far (merged or not).
     pub fn last_seq(&self) -> u64 {
-        self.next_seq
+        self.last_seq
     }
 
     /// The entries written after sequence number `seq`.
@@ -130,7 +126,7 @@ impl Overlay {
 
     /// An empty overlay that goes on numbering writes after this one.
     pub fn emptied(&self) -> Overlay {
-        Overlay { entries: HashMap::new(), next_seq: self.next_seq, hidden: OnceLock::new() }
+        Overlay { entries: HashMap::new(), last_seq: self.last_seq, hidden: OnceLock::new() }
     }
 
     /// The indexed slots (`slot_of`) of the ids written here, which a search must pass over:

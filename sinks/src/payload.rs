@@ -22,16 +22,22 @@ pub struct PayloadStore {
     postings: HashMap<(u32, u32), RoaringBitmap>,
 }
 
+/// How payload keys and values compare: trimmed, lower-cased (the overlay's filter checks
+/// fold the same way).
+pub(crate) fn fold(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
 impl PayloadStore {
     fn intern(&mut self, s: &str) -> u32 {
-        let s = s.trim().to_lowercase();
+        let s = fold(s);
         let next = self.symbols.len() as u32;
         *self.symbols.entry(s).or_insert(next)
     }
 
     /// The symbol of `s` if it was ever stored (case-insensitive).
     pub fn lookup(&self, s: &str) -> Option<u32> {
-        self.symbols.get(&s.trim().to_lowercase()).copied()
+        self.symbols.get(&fold(s)).copied()
     }
 
     /// Store `pairs` for `slot`, replacing its row: the slot leaves the postings of pairs it
