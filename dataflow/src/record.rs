@@ -68,6 +68,28 @@ pub struct WorkerRecord {
 }
 
 impl WorkerRecord {
+    /// A day-shift worker for unit tests: `id` in `role` at `city`, `state`.
+    #[cfg(test)]
+    pub(crate) fn sample(id: &str, role: &str, city: &str, state: &str) -> WorkerRecord {
+        WorkerRecord {
+            id: WorkerId(id.into()),
+            name: format!("Worker {id}"),
+            role: role.into(),
+            city: city.into(),
+            state: state.into(),
+            skills: vec![],
+            certifications: vec![],
+            years_experience: 3,
+            hourly_rate_cents: 2000,
+            shift: "day".into(),
+            available_from: 0,
+            reliability_milli: 900,
+            phone: "555-123-4567".into(),
+            email: format!("{id}@example.com"),
+            updated_at: 0,
+        }
+    }
+
     /// The text that is embedded for this worker: role, location, skills and certifications.
     pub fn embedding_text(&self) -> String {
         let mut s = String::with_capacity(160);

@@ -172,6 +172,12 @@ impl PreparedUpdates {
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
     }
+
+    /// The normalised vector each accepted upsert will store, with its id (deletes and
+    /// refused points have none).
+    pub fn vectors(&self) -> impl Iterator<Item = (&str, &[f32])> {
+        self.points.iter().filter_map(|(id, p)| p.as_ref().map(|(v, _)| (id.as_str(), v.as_slice())))
+    }
 }
 
 /// A point-in-time description of a collection.

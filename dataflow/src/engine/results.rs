@@ -8,6 +8,13 @@
 //! Anything the check can't prove (the log no longer reaches back, too many changes, a
 //! playbook boost or an availability window, which depend on other state) is a miss.
 //!
+//! Each entry of the log carries what its write left (the record and the normalised vector
+//! the index stores), so a check reads neither the record map nor the index: under ingest a
+//! lookup checks hundreds of writes, and resolving each id in both maps was most of what
+//! the server's async threads spent on cache answers (`docs/BENCHMARKS.md`, session 14). A
+//! worker written twice is checked in both states, which can only call an answer stale
+//! that is not, never the reverse.
+//!
 //! # Notes
 //! The log and the applied version are written under the engine's visibility gate (write),
 //! and lookups run under it (read), so a lookup sees the index, the records and the log at
@@ -23,6 +30,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::commands::Version;
 use crate::engine::search::{Filters, SearchHit, SearchQuery};
+use crate::record::WorkerRecord;
 
 /// Worker writes remembered for validating cached results.
 pub const CHANGE_LOG: usize = 8_192;
@@ -82,11 +90,34 @@ pub struct ResultCacheStats {
     pub unprovable: u64,
 }
 
+/// A worker write, as cached answers are checked against it.
+#[derive(Clone, Debug)]
+pub struct Change {
+    /// The version that wrote it.
+    pub version: Version,
+    /// The worker.
+    pub id: Arc<str>,
+    /// What the write left.
+    pub now: Written,
+}
+
+/// What a write left of a worker.
+#[derive(Clone, Debug)]
+pub enum Written {
+    /// Nothing: it was deleted.
+    Deleted,
+    /// This record, indexed with this normalised vector.
+    Worker(Arc<WorkerRecord>, Arc<[f32]>),
+    /// A record whose vector the index refused (it keeps what it had): a check cannot tell
+    /// what the write did to an answer, so it takes it as a change.
+    Unindexed,
+}
+
 /// The cache plus the change log it is validated with.
 pub struct ResultCache {
     entries: Option<Mutex<LruCache<ResultKey, Cached>>>,
-    /// `(version, worker id)` of recent writes, oldest first; written under the gate.
-    log: RwLock<VecDeque<(Version, Arc<str>)>>,
+    /// Recent writes, oldest first; written under the gate.
+    log: RwLock<VecDeque<Change>>,
     /// Every change at or below this version has left the log.
     floor: AtomicU64,
     /// The last version applied to the worker index.
@@ -120,23 +151,28 @@ impl ResultCache {
         }
     }
 
-    /// Record the workers written at `version` (call under the visibility gate, write).
-    pub fn record<'a>(&self, version: Version, ids: impl ExactSizeIterator<Item = &'a str>) {
+    /// Record the workers written at `version`, all of them (call under the visibility
+    /// gate, write). More than [`CHANGE_LOG`] is a bulk version: see [`ResultCache::record_bulk`].
+    pub fn record(&self, version: Version, changes: Vec<Change>) {
+        if changes.len() > CHANGE_LOG {
+            return self.record_bulk(version);
+        }
         let mut log = self.log.write();
-        if ids.len() > CHANGE_LOG {
-            // A bulk version: nothing older can be validated any more.
-            log.clear();
-            self.floor.store(version, Ordering::Release);
-        } else {
-            for id in ids {
-                log.push_back((version, Arc::from(id)));
-            }
-            while log.len() > CHANGE_LOG {
-                if let Some((v, _)) = log.pop_front() {
-                    self.floor.fetch_max(v, Ordering::AcqRel);
-                }
+        log.extend(changes);
+        while log.len() > CHANGE_LOG {
+            if let Some(c) = log.pop_front() {
+                self.floor.fetch_max(c.version, Ordering::AcqRel);
             }
         }
+        drop(log);
+        self.applied.fetch_max(version, Ordering::AcqRel);
+    }
+
+    /// Record a version that wrote more workers than the log keeps: nothing older can be
+    /// validated any more (call under the visibility gate, write).
+    pub fn record_bulk(&self, version: Version) {
+        self.log.write().clear();
+        self.floor.fetch_max(version, Ordering::AcqRel);
         self.applied.fetch_max(version, Ordering::AcqRel);
     }
 
@@ -146,14 +182,14 @@ impl ResultCache {
     }
 
     /// Look `key` up (call under the visibility gate, read). A write to a worker in the
-    /// cached answer invalidates it; for any other written worker `id`, `still_valid(id,
-    /// hits)` says whether the write leaves `hits` the answer.
+    /// cached answer invalidates it; for any other write `c`, `still_valid(c, hits)` says
+    /// whether it leaves `hits` the answer.
     /// With `count_miss: false` a miss is not counted: for a first try that falls back to a
     /// search, whose own lookup counts it.
     pub fn lookup(
         &self,
         key: &ResultKey,
-        still_valid: impl Fn(&str, &[SearchHit]) -> bool,
+        still_valid: impl Fn(&Change, &[SearchHit]) -> bool,
         count_miss: bool,
     ) -> Lookup {
         let Some(entries) = &self.entries else { return Lookup::Miss };
@@ -169,7 +205,7 @@ impl ResultCache {
             // apply takes while this lookup holds it (read), so the read lock never waits
             // and never holds a writer up.
             let log = self.log.read();
-            let start = log.partition_point(|(v, _)| *v <= cached.version);
+            let start = log.partition_point(|c| c.version <= cached.version);
             // More changes than a lookup checks, or older than the log: unprovable.
             let provable = cached.version >= self.floor.load(Ordering::Acquire) && log.len() - start <= MAX_CHECKS;
             if !provable {
@@ -179,7 +215,7 @@ impl ResultCache {
             // (`memcmp` was 4% of the process's CPU under ingest, partly here).
             let valid = provable && {
                 let answer: foldhash::HashSet<&str> = cached.hits.iter().map(|h| h.id.as_str()).collect();
-                log.range(start..).all(|(_, id)| !answer.contains(id.as_ref()) && still_valid(id, &cached.hits))
+                log.range(start..).all(|c| !answer.contains(c.id.as_ref()) && still_valid(c, &cached.hits))
             };
             drop(log);
             if !valid {
@@ -216,24 +252,27 @@ impl ResultCache {
     }
 }
 
-/// Whether a write that left worker `id` as `rec` (or removed it: `None`) keeps `hits` (for
-/// `k` results under `filters` and `exclude`) the answer, for an `id` that is not one of
-/// `hits` ([`ResultCache::lookup`] checks that first). `sim` gives the worker's similarity
-/// to the query, and is only computed when the filters let the worker in.
+/// Whether write `c` leaves `hits` (for `k` results under `filters` and `exclude`) the
+/// answer to a query with normalised vector `query`, for a worker that is not one of `hits`
+/// ([`ResultCache::lookup`] checks that first). The similarity is computed only when the
+/// filters let the worker in.
 pub fn unaffected(
-    id: &str,
-    rec: Option<&crate::record::WorkerRecord>,
-    sim: impl FnOnce() -> Option<f32>,
+    c: &Change,
+    query: &[f32],
     hits: &[SearchHit],
     k: usize,
     filters: &Filters,
     exclude: &[String],
 ) -> bool {
-    let Some(rec) = rec else { return true };
-    if exclude.iter().any(|e| e == id) || !filters.matches(rec) {
+    let (rec, vector) = match &c.now {
+        Written::Deleted => return true,
+        Written::Unindexed => return false,
+        Written::Worker(rec, vector) => (rec, vector),
+    };
+    if exclude.iter().any(|e| *e == *c.id) || !filters.matches(rec) || vector.len() != query.len() {
         return true;
     }
-    let Some(sim) = sim() else { return true };
+    let sim = sinks::simd::dot(query, vector);
     hits.len() >= k && hits.last().is_some_and(|last| sim < last.similarity)
 }
 
@@ -246,6 +285,10 @@ mod tests {
         ResultKey::of(&q, text).expect("cacheable")
     }
 
+    fn deleted(version: Version, id: &str) -> Change {
+        Change { version, id: Arc::from(id), now: Written::Deleted }
+    }
+
     #[test]
     fn more_changes_than_a_lookup_checks_is_unprovable_not_stale() {
         let cache = ResultCache::new(8);
@@ -253,14 +296,49 @@ mod tests {
         cache.put(key("welder"), 1, &[]);
         cache.put(key("nurse"), 1, &[]);
         // MAX_CHECKS changes: checked one by one, and none touches the answer.
-        cache.record(2, ids[..MAX_CHECKS].iter().map(String::as_str));
+        cache.record(2, ids[..MAX_CHECKS].iter().map(|id| deleted(2, id)).collect());
         assert!(matches!(cache.lookup(&key("welder"), |_, _| true, true), Lookup::Hit(_)));
         // A stale answer: a change the check says moves it.
-        cache.record(3, ids[..1].iter().map(String::as_str));
+        cache.record(3, vec![deleted(3, &ids[0])]);
         assert!(matches!(cache.lookup(&key("welder"), |_, _| false, true), Lookup::Miss));
         // One more than a lookup checks: given up without checking.
         assert!(matches!(cache.lookup(&key("nurse"), |_, _| true, true), Lookup::Miss));
         let s = cache.stats();
         assert_eq!((s.hits, s.misses, s.invalidated, s.unprovable), (1, 2, 2, 1), "{s:?}");
+        // A bulk version: nothing before it can be proven.
+        cache.put(key("welder"), 3, &[]);
+        cache.record_bulk(4);
+        assert!(matches!(cache.lookup(&key("welder"), |_, _| true, true), Lookup::Miss));
+        assert_eq!(cache.stats().unprovable, 2);
+    }
+
+    fn worker(id: &str, role: &str, vector: &[f32]) -> Change {
+        let rec = WorkerRecord::sample(id, role, "Houston", "TX");
+        Change { version: 2, id: Arc::from(id), now: Written::Worker(Arc::new(rec), Arc::from(vector)) }
+    }
+
+    fn hit(id: &str, similarity: f32) -> SearchHit {
+        let worker = Arc::new(WorkerRecord::sample(id, "nurse", "Houston", "TX"));
+        SearchHit { id: id.into(), score: similarity, similarity, playbook_boost: 0.0, worker }
+    }
+
+    #[test]
+    fn a_write_moves_an_answer_only_if_it_gets_in_and_scores_as_high_as_its_last_hit() {
+        let query = [1.0, 0.0];
+        let hits = [hit("a", 0.9), hit("b", 0.5)];
+        let nurses = Filters { role: Some("nurse".into()), ..Default::default() };
+        let none = Filters::default();
+        // Below the last hit, or kept out by the filters or the exclusions: unaffected.
+        assert!(unaffected(&worker("c", "nurse", &[0.4, 0.9]), &query, &hits, 2, &nurses, &[]));
+        assert!(unaffected(&worker("c", "welder", &[1.0, 0.0]), &query, &hits, 2, &nurses, &[]));
+        assert!(unaffected(&worker("c", "nurse", &[1.0, 0.0]), &query, &hits, 2, &none, &["c".into()]));
+        // As high as the last hit and let in: the answer changes.
+        assert!(!unaffected(&worker("c", "nurse", &[0.6, 0.8]), &query, &hits, 2, &nurses, &[]));
+        // Fewer hits than asked for: any worker let in joins them.
+        assert!(!unaffected(&worker("c", "nurse", &[0.0, 1.0]), &query, &hits, 3, &nurses, &[]));
+        // A delete of a worker not in the answer leaves it; a write the index refused may not.
+        assert!(unaffected(&deleted(2, "c"), &query, &hits, 2, &none, &[]));
+        let refused = Change { version: 2, id: Arc::from("c"), now: Written::Unindexed };
+        assert!(!unaffected(&refused, &query, &hits, 2, &none, &[]));
     }
 }

@@ -214,7 +214,7 @@ impl Engine {
             // which may be ahead of the visible version (every index): report that, so two
             // answers at one reported version are the same answer.
             let version = version.max(self.state.results.applied());
-            if let Some(hits) = self.cached(key, q, &vector, &index.scorer(), true) {
+            if let Some(hits) = self.cached(key, q, &vector, true) {
                 return Ok(SearchOutcome { hits, version });
             }
         }
@@ -290,7 +290,7 @@ impl Engine {
     }
 
     /// The answer to `q` if the result cache holds it, the query's embedding is cached, and
-    /// the visibility gate and the worker index are free at once; otherwise `None`, and
+    /// the visibility gate is free; otherwise `None`, and
     /// [`Engine::search`] answers (it also reports invalid queries). Never embeds and never
     /// waits for an apply or the indexer, so a server can answer from its async threads: in
     /// a burst, a third of the searches are cache hits that would otherwise queue for a
@@ -305,30 +305,21 @@ impl Engine {
         let key = ResultKey::of(q, text)?;
         let version = self.visible_version();
         let vector = self.cache.get(self.state.embedder.as_ref(), text)?;
-        // Checking a cached answer may score changed workers: the index must be free now.
-        let index = self.state.workers_index.try_reader()?;
+        // The change log carries what each write left, so a check needs neither the index
+        // nor the record map; only the gate, free now.
         let _gate = self.state.visibility.try_read()?;
         let version = version.max(self.state.results.applied());
-        let hits = self.cached(&key, q, &vector, &index.scorer(), false)?;
+        let hits = self.cached(&key, q, &vector, false)?;
         self.cache.count_hit();
         Some(SearchOutcome { hits, version })
     }
 
-    /// The cached answer to `key` if it is still the answer (call under the visibility gate,
-    /// with a `scorer` of the worker index taken under it). With `count_miss` false (the
-    /// inline path), a miss is left to the search that follows to count.
-    fn cached(
-        &self,
-        key: &ResultKey,
-        q: &SearchQuery,
-        vector: &[f32],
-        scorer: &sinks::Scorer<'_>,
-        count_miss: bool,
-    ) -> Option<Vec<SearchHit>> {
-        let workers = self.state.workers.read();
-        let still_valid = |id: &str, hits: &[SearchHit]| {
-            let sim = || scorer.dot_with(id, vector);
-            results::unaffected(id, workers.get(id).map(|r| r.as_ref()), sim, hits, q.k, &q.filters, &q.exclude_ids)
+    /// The cached answer to `key` if it is still the answer (call under the visibility
+    /// gate). With `count_miss` false (the inline path), a miss is left to the search that
+    /// follows to count.
+    fn cached(&self, key: &ResultKey, q: &SearchQuery, vector: &[f32], count_miss: bool) -> Option<Vec<SearchHit>> {
+        let still_valid = |c: &results::Change, hits: &[SearchHit]| {
+            results::unaffected(c, vector, hits, q.k, &q.filters, &q.exclude_ids)
         };
         match self.state.results.lookup(key, still_valid, count_miss) {
             Lookup::Hit(hits) => Some(hits),

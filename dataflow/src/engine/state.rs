@@ -10,6 +10,7 @@ use sinks::{PointUpdate, ShardedMap, VectorCollection};
 use crate::commands::{DeadLetter, PlaybookRecord, RecordId, Version};
 use crate::embed::Embedder;
 use crate::engine::boost::{Market, RequestHistory};
+use crate::engine::results::{self, Change, Written};
 use crate::operators::embed::IndexOp;
 use crate::operators::fills::FillOutcome;
 use crate::record::{WorkerId, WorkerRecord};
@@ -46,6 +47,33 @@ pub struct PlaybookEntry {
 pub type SharedEntry = (Arc<str>, Arc<PlaybookEntry>);
 
 /// `map[key] = value`, or remove `key` when `value` is `None`.
+/// What a version's writes left, for the result cache's change log (built before the gate
+/// is taken); `None` for a bulk version, more writes than the log keeps.
+fn changes(
+    version: Version,
+    records: &[(WorkerId, Option<Arc<WorkerRecord>>)],
+    prepared: &sinks::PreparedUpdates,
+) -> Option<Vec<Change>> {
+    if records.len() > results::CHANGE_LOG {
+        return None;
+    }
+    let vectors: foldhash::HashMap<&str, &[f32]> = prepared.vectors().collect();
+    let changes = records
+        .iter()
+        .map(|(id, rec)| {
+            let now = match rec {
+                None => Written::Deleted,
+                Some(rec) => match vectors.get(id.0.as_str()) {
+                    Some(v) => Written::Worker(Arc::clone(rec), Arc::from(*v)),
+                    None => Written::Unindexed,
+                },
+            };
+            Change { version, id: Arc::from(id.0.as_str()), now }
+        })
+        .collect();
+    Some(changes)
+}
+
 fn set_or_remove<V>(map: &mut foldhash::HashMap<String, V>, key: String, value: Option<V>) {
     match value {
         Some(v) => {
@@ -184,15 +212,20 @@ impl EngineState {
                     }
                 }
             }
-            batches.push((version, records, self.workers_index.prepare(updates)));
+            let prepared = self.workers_index.prepare(updates);
+            let changes = changes(version, &records, &prepared);
+            batches.push((version, records, changes, prepared));
         }
         let mut rejected = Vec::new();
         {
             let asked = std::time::Instant::now();
             let _gate = self.visibility.write();
             self.gate_waits.record(asked.elapsed());
-            for (version, records, prepared) in batches {
-                self.results.record(version, records.iter().map(|(id, _)| id.0.as_str()));
+            for (version, records, changes, prepared) in batches {
+                match changes {
+                    Some(changes) => self.results.record(version, changes),
+                    None => self.results.record_bulk(version),
+                }
                 {
                     let mut workers = self.workers.write();
                     for (id, rec) in records {

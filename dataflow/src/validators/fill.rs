@@ -167,27 +167,10 @@ pub(crate) fn normalise(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::WorkerId;
     use crate::validators::codes;
 
     fn worker(id: &str, role: &str, city: &str, state: &str) -> WorkerRecord {
-        WorkerRecord {
-            id: WorkerId(id.into()),
-            name: format!("Worker {id}"),
-            role: role.into(),
-            city: city.into(),
-            state: state.into(),
-            skills: vec![],
-            certifications: vec![],
-            years_experience: 3,
-            hourly_rate_cents: 2000,
-            shift: "day".into(),
-            available_from: 0,
-            reliability_milli: 900,
-            phone: "555-123-4567".into(),
-            email: format!("{id}@example.com"),
-            updated_at: 0,
-        }
+        WorkerRecord::sample(id, role, city, state)
     }
 
     fn job(count: u32, dates: Option<DateRange>) -> FillJob {
