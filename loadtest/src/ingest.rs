@@ -225,18 +225,69 @@ impl Ingester {
     }
 }
 
+/// One ingester's work, apart from the HTTP client it writes with.
+#[derive(Debug)]
+pub struct IngestJob {
+    /// The base corpus (workers to update; their markets for new workers).
+    pub base: Arc<Vec<WorkerDoc>>,
+    /// Rate, duration and probing.
+    pub plan: IngestPlan,
+    /// The run's clock.
+    pub clock: RunClock,
+    /// Where freshness rows go.
+    pub sink: Arc<Collector>,
+    /// Stops writing early.
+    pub stop: Stop,
+    /// The client's per-request timeout (it bounds the drain at the end).
+    pub request_timeout: Duration,
+}
+
+/// [`run`] on a thread of its own (`lakehouse-ingest`), with a single-threaded runtime and an
+/// HTTP client, so connections too, of its own; resolves to what [`run`] returns.
+///
+/// The scenarios' tasks share their runtime's threads, and an embedded server shares the
+/// cores. Run there, the ingester's timers, write acks and probe answers would wait in that
+/// runtime's queue behind the scenario steps of a burst, and the harness's own backlog
+/// would count as freshness (on this project's machine it was not measurable, see
+/// `docs/BENCHMARKS.md`, session 14). A thread that mostly sleeps is run soon after it
+/// wakes. If the thread or its runtime cannot start, the ingester runs on the caller's
+/// runtime.
+pub fn spawn_dedicated(url: &str, job: IngestJob) -> impl std::future::Future<Output = u64> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let timeout = job.request_timeout;
+    let job = Arc::new(Mutex::new(Some(job)));
+    let (take, thread_url) = (job.clone(), url.to_owned());
+    // A thread that cannot start drops `tx` unsent; so does one whose runtime cannot start,
+    // and the job is then still here to run.
+    let started = std::thread::Builder::new().name("lakehouse-ingest".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => return tracing::warn!(error = %e, "no runtime for the ingester; it shares the scenarios'"),
+        };
+        if let Some(job) = take.lock().take() {
+            let _ = tx.send(runtime.block_on(run(ApiClient::new(&thread_url, timeout), job)));
+        }
+    });
+    if let Err(e) = &started {
+        tracing::warn!(error = %e, "no thread for the ingester; it shares the scenarios'");
+    }
+    let url = url.to_owned();
+    async move {
+        if let Ok(aborted) = rx.await {
+            return aborted;
+        }
+        let Some(job) = job.lock().take() else {
+            return 0; // it started and did not finish (a panic, already reported)
+        };
+        run(ApiClient::new(&url, timeout), job).await
+    }
+}
+
 /// Streams writes at `plan.rate`/s until the duration or `stop`, then waits for the
 /// in-flight probes (bounded by the client timeout plus the visibility timeout).
 /// Returns the number of writes aborted at the drain deadline.
-pub async fn run(
-    client: ApiClient,
-    base: Arc<Vec<WorkerDoc>>,
-    plan: IngestPlan,
-    clock: RunClock,
-    sink: Arc<Collector>,
-    stop: Stop,
-    request_timeout: Duration,
-) -> u64 {
+pub async fn run(client: ApiClient, job: IngestJob) -> u64 {
+    let IngestJob { base, plan, clock, sink, stop, request_timeout } = job;
     if plan.rate <= 0.0 || base.is_empty() {
         return 0;
     }

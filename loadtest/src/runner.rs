@@ -19,7 +19,7 @@ use crate::dates::{now_unix_ms, run_timestamp, today};
 use crate::embedded::{self, EmbeddedServer};
 use crate::error::LoadError;
 use crate::executor::{self, ExecPlan, LoadModel, Stop};
-use crate::ingest::{self, IngestPlan};
+use crate::ingest::{self, IngestJob, IngestPlan};
 use crate::progress::Progress;
 use crate::queries::{QueryMix, WorkerDoc};
 use crate::report::{self, Collector, RunMeta, Summary};
@@ -265,7 +265,7 @@ async fn drive(
 
     let run_id = format!("run-{}", run_timestamp(started_at_ms));
     let env = Arc::new(ScenarioEnv {
-        client: client.clone(),
+        client,
         mix: Arc::new(mix),
         k: config.k,
         clock: RunClock { start: Instant::now() },
@@ -288,18 +288,20 @@ async fn drive(
         });
     }
     let progress = config.progress.then(|| Progress::start(config.duration, env.clock.start, sink.clone()));
-    let ingester = tokio::spawn(ingest::run(
-        client,
-        docs,
-        IngestPlan {
-            new_fraction: config.ingest_new_fraction,
-            ..IngestPlan::new(config.ingest_rate, config.duration, config.seed)
+    let ingester = ingest::spawn_dedicated(
+        url,
+        IngestJob {
+            base: docs,
+            plan: IngestPlan {
+                new_fraction: config.ingest_new_fraction,
+                ..IngestPlan::new(config.ingest_rate, config.duration, config.seed)
+            },
+            clock: env.clock,
+            sink: sink.clone(),
+            stop: stop.clone(),
+            request_timeout: config.request_timeout,
         },
-        env.clock,
-        sink.clone(),
-        stop.clone(),
-        config.request_timeout,
-    ));
+    );
     let plan = ExecPlan {
         load: config.load.clone(),
         weights: config.weights,
@@ -311,7 +313,7 @@ async fn drive(
     let stats = executor::execute(env.clone(), &plan, sink.clone(), stop.clone()).await;
     // Scenarios are done: stop writing too, in case the schedule ended early.
     stop.trigger();
-    let ingest_aborted = ingester.await.unwrap_or(0);
+    let ingest_aborted = ingester.await;
     // The server's own counters at the end of the load (result cache, index applies, ...),
     // best effort: a gateway need not serve them.
     let server_metrics = env.client.metrics_text().await;

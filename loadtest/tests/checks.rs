@@ -106,17 +106,19 @@ async fn wrong_answers_fail_with_the_right_reason() {
 }
 
 #[tokio::test]
-async fn surge_retries_once_after_a_booking_conflict() {
+async fn surge_retries_after_booking_conflicts_then_fails() {
     let (rec, env) = run_one(Mode::ConflictOnce, ScenarioKind::SurgeFillValidate).await;
     assert_eq!(rec.outcome, Outcome::Ok, "{rec:?}");
     assert_eq!(labels(&rec), [SEARCH, VALIDATE_FILL, RECORD, SEARCH, VALIDATE_FILL, RECORD]);
     assert_eq!(rec.steps[2].failure, Some(FailureReason::RecordConflict));
     assert_eq!(env.counters.surge_retries.load(Ordering::SeqCst), 1);
-    let (rec, _) = run_one(Mode::ConflictAlways, ScenarioKind::SurgeFillValidate).await;
-    assert_eq!(rec.steps.len(), 6, "exactly one retry: {rec:?}");
-    // A second conflict fails the scenario as a conflict, not as another rejection.
+    let (rec, env) = run_one(Mode::ConflictAlways, ScenarioKind::SurgeFillValidate).await;
+    let tries = loadtest::scenarios::fill::SURGE_ATTEMPTS;
+    assert_eq!(rec.steps.len(), 3 * tries, "{tries} tries, then no more: {rec:?}");
+    assert_eq!(env.counters.surge_retries.load(Ordering::SeqCst), tries as u64 - 1);
+    // A conflict on the last try fails the scenario as a conflict, not as another rejection.
     assert_eq!(rec.outcome, Outcome::Failed(FailureReason::RecordConflict), "{rec:?}");
-    assert_eq!(rec.steps[5].failure, Some(FailureReason::RecordConflict));
+    assert_eq!(rec.steps[3 * tries - 1].failure, Some(FailureReason::RecordConflict));
 }
 
 #[tokio::test]

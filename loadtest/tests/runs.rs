@@ -111,22 +111,28 @@ async fn scenario_failures_are_counted_by_reason() {
 
 #[tokio::test]
 async fn writes_never_visible_are_freshness_failures() {
-    use loadtest::client::ApiClient;
     use loadtest::executor::Stop;
     use loadtest::failure::FailureReason;
-    use loadtest::ingest::{self, IngestPlan};
+    use loadtest::ingest::{self, IngestJob, IngestPlan};
     use loadtest::report::Collector;
     use loadtest::scenarios::RunClock;
 
     let fake = FakeServer::start(Mode::HideIngested, None).await;
-    let client = ApiClient::new(&fake.url(), Duration::from_secs(2));
     let mut plan = IngestPlan::new(40.0, Duration::from_millis(500), 3);
     plan.visibility_timeout = Duration::from_millis(200);
     let out = tempfile::tempdir().expect("tempdir");
     let sink = Arc::new(Collector::create(out.path(), "run-hidden").expect("collector"));
     let clock = RunClock { start: tokio::time::Instant::now() };
-    let aborted =
-        ingest::run(client, Arc::new(corpus()), plan, clock, sink.clone(), Stop::new(), Duration::from_secs(2)).await;
+    // On the ingester's own thread and runtime, as a run starts it.
+    let job = IngestJob {
+        base: Arc::new(corpus()),
+        plan,
+        clock,
+        sink: sink.clone(),
+        stop: Stop::new(),
+        request_timeout: Duration::from_secs(2),
+    };
+    let aborted = ingest::spawn_dedicated(&fake.url(), job).await;
     assert_eq!(aborted, 0);
     let h = sink.finish().expect("outputs written");
     let fresh = read_table(&out.path().join("freshness.parquet"));
