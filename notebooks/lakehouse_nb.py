@@ -250,6 +250,20 @@ def hot_spans(scenarios: pd.DataFrame, states=HOT_STATES) -> list[tuple[float, f
 HEADLESS = os.environ.get("LAKEHOUSE_NB_HEADLESS") == "1"
 
 
+def burst_class(times_s, scenarios: pd.DataFrame, states=HOT_STATES, lo: float = 0.1, hi: float = 0.9) -> np.ndarray:
+    """For each time (s since the run start): "outside" if under `lo` of the scenario arrivals
+    scheduled in its whole second were in a hot state (burst/flash), "inside" if over `hi`,
+    else "mixed". Seconds with no arrivals count as outside."""
+    t = np.asarray(times_s, dtype="float64")
+    if scenarios.empty or t.size == 0:
+        return np.full(t.size, "outside", dtype=object)
+    sec = np.floor(scenarios["t_s"].to_numpy(dtype="float64")).astype(np.int64)
+    hot = scenarios["arrival_state"].isin(states).to_numpy()
+    share = pd.Series(hot, dtype="float64").groupby(sec).mean()
+    at = pd.Series(np.floor(t).astype(np.int64)).map(share).fillna(0.0).to_numpy()
+    return np.where(at < lo, "outside", np.where(at > hi, "inside", "mixed")).astype(object)
+
+
 def rate_steps(times_s, width: float, horizon_s: float) -> tuple[np.ndarray, np.ndarray]:
     """Events per second in bins of `width` over [0, horizon], as (x, y) for
     `ax.step(x, y, where="post")` (the last bin's level is held to its right edge)."""
