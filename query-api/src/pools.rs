@@ -7,7 +7,8 @@
 //! the engine's visibility gate for its whole walk, and an index apply waited for every
 //! holder; now it holds it only to finish.) The rest of a burst waits in the pool's queue,
 //! holding nothing; how many threads was a choice between read throughput and write
-//! visibility before the overlay (see [`default_search_threads`]), not measured since.
+//! visibility before the overlay (see [`default_search_threads`]); since, 4, 8 and 16
+//! threads gave the same throughput and freshness within this box's noise (session 14).
 //!
 //! **Read-your-writes searches.** A search that names a `min_version` comes from a client
 //! that has just written and wants to see it. In a burst the search pool's queue holds
@@ -50,9 +51,10 @@ pub fn fresh_read_threads() -> usize {
 /// this project's 2-core machine, 4 threads against 16 cut the server's visibility p99
 /// about in half at the goal's load, but in
 /// three of four 5-minute runs next to a base run completed 2–5% fewer scenarios, with
-/// more dropped at the harness's in-flight cap (`docs/BENCHMARKS.md`, session 12). Reads come
-/// first by default; `--search-threads` is the choice for a deployment that wants writes
-/// visible sooner.
+/// more dropped at the harness's in-flight cap (`docs/BENCHMARKS.md`, session 12). Since a
+/// search holds the gate only to finish (session 13), 4 and 8 threads completed 1,515.0 and
+/// 1,528.6 scenarios/s with freshness p99 113 and 118 ms, against 1,514.6–1,534.3/s and
+/// 110–144 ms for 16 (session 14): no difference this box can resolve, so the default stays.
 pub fn default_search_threads() -> usize {
     cores().saturating_mul(8).max(16)
 }
