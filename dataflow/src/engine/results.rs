@@ -152,11 +152,9 @@ impl ResultCache {
     }
 
     /// Record the workers written at `version`, all of them (call under the visibility
-    /// gate, write). More than [`CHANGE_LOG`] is a bulk version: see [`ResultCache::record_bulk`].
+    /// gate, write). A version with more than [`CHANGE_LOG`] writes is cheaper recorded with
+    /// [`ResultCache::record_bulk`]; here it pushes every older entry out all the same.
     pub fn record(&self, version: Version, changes: Vec<Change>) {
-        if changes.len() > CHANGE_LOG {
-            return self.record_bulk(version);
-        }
         let mut log = self.log.write();
         log.extend(changes);
         while log.len() > CHANGE_LOG {

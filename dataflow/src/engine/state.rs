@@ -46,9 +46,9 @@ pub struct PlaybookEntry {
 /// An accepted playbook entry with its record id, shared with the playbook map.
 pub type SharedEntry = (Arc<str>, Arc<PlaybookEntry>);
 
-/// `map[key] = value`, or remove `key` when `value` is `None`.
 /// What a version's writes left, for the result cache's change log (built before the gate
-/// is taken); `None` for a bulk version, more writes than the log keeps.
+/// is taken); `None` for a bulk version, more writes than the log keeps (its vectors are
+/// not copied).
 fn changes(
     version: Version,
     records: &[(WorkerId, Option<Arc<WorkerRecord>>)],
@@ -74,6 +74,7 @@ fn changes(
     Some(changes)
 }
 
+/// `map[key] = value`, or remove `key` when `value` is `None`.
 fn set_or_remove<V>(map: &mut foldhash::HashMap<String, V>, key: String, value: Option<V>) {
     match value {
         Some(v) => {
